@@ -1,0 +1,3 @@
+from jaxsbi.cli import main
+
+raise SystemExit(main())

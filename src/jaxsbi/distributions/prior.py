@@ -1,0 +1,113 @@
+"""A prior over a flat parameter vector θ ∈ R^theta_dim, with its bijection to R^theta_dim.
+
+The density and the support come from numpyro.distributions; the bijection from
+``numpyro.distributions.transforms.biject_to(support)`` (sigmoid + affine for boxes, exp for
+positive supports, identity for R^d). MCMC runs in the unconstrained space ``u`` with
+``theta = prior.from_unconstrained(u)`` and adds ``prior.log_det_jacobian(u)`` to the log density.
+All methods take one θ (or one u); batch with ``jax.vmap``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as nd
+from jax import Array
+from numpyro.distributions.transforms import biject_to
+
+__all__ = ["Prior", "from_numpyro", "uniform", "normal", "lognormal"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Prior:
+    """A distribution over vectors of shape ``(theta_dim,)``.
+
+    Attributes:
+        dist: a numpyro distribution with ``event_shape == (theta_dim,)`` and empty batch shape.
+    """
+
+    dist: nd.Distribution
+
+    def __post_init__(self):
+        if len(self.dist.event_shape) != 1 or self.dist.batch_shape != ():
+            raise ValueError(
+                "a Prior needs a distribution over vectors (event_shape (theta_dim,), no batch "
+                f"shape); got event_shape {self.dist.event_shape}, batch_shape "
+                f"{self.dist.batch_shape}. Wrap independent scalars in "
+                "numpyro.distributions.Independent(..., 1)."
+            )
+
+    @property
+    def theta_dim(self) -> int:
+        return int(self.dist.event_shape[0])
+
+    @property
+    def bijector(self):
+        return biject_to(self.dist.support)
+
+    def sample(self, key: Array, shape: tuple[int, ...] = ()) -> Array:
+        """Draw θ of shape ``(*shape, theta_dim)``."""
+        return self.dist.sample(key, shape)
+
+    def log_prob(self, theta: Array) -> Array:
+        """log p(θ) for one θ of shape ``(theta_dim,)``; −inf outside the support."""
+        inside = self.in_support(theta)
+        safe = jnp.where(inside, theta, self.dist.mean if _finite_mean(self.dist) else theta)
+        return jnp.where(inside, self.dist.log_prob(safe), -jnp.inf)
+
+    def in_support(self, theta: Array) -> Array:
+        """Whether θ of shape ``(theta_dim,)`` lies in the support (a boolean scalar)."""
+        return jnp.all(self.dist.support.check(theta))
+
+    def to_unconstrained(self, theta: Array) -> Array:
+        return self.bijector.inv(theta)
+
+    def from_unconstrained(self, u: Array) -> Array:
+        return self.bijector(u)
+
+    def log_det_jacobian(self, u: Array) -> Array:
+        """log |det dθ/du| at u (scalar)."""
+        return jnp.sum(self.bijector.log_abs_det_jacobian(u, self.bijector(u)))
+
+    def unconstrained_log_prob(self, u: Array) -> Array:
+        """log p(θ(u)) + log |det dθ/du|: the prior's density in unconstrained space."""
+        theta = self.from_unconstrained(u)
+        return self.dist.log_prob(theta) + self.log_det_jacobian(u)
+
+
+def _finite_mean(dist) -> bool:
+    try:
+        return bool(jnp.all(jnp.isfinite(dist.mean)))
+    except (NotImplementedError, jax.errors.ConcretizationTypeError):
+        return False
+
+
+def from_numpyro(dist: nd.Distribution) -> Prior:
+    return Prior(dist)
+
+
+def uniform(low, high) -> Prior:
+    """Independent uniform prior on the box [low, high]."""
+    low, high = jnp.broadcast_arrays(jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32))
+    if low.ndim != 1 or not bool(jnp.all(low < high)):
+        raise ValueError(f"uniform prior needs 1-D low < high, got low={low}, high={high}")
+    return Prior(nd.Independent(nd.Uniform(low, high), 1))
+
+
+def normal(loc, cov) -> Prior:
+    """Multivariate normal prior N(loc, cov); ``cov`` may be a vector of variances."""
+    loc = jnp.asarray(loc, jnp.float32)
+    cov = jnp.asarray(cov, jnp.float32)
+    if cov.ndim == 1:
+        return Prior(nd.Independent(nd.Normal(loc, jnp.sqrt(cov)), 1))
+    return Prior(nd.MultivariateNormal(loc, covariance_matrix=cov))
+
+
+def lognormal(loc, scale) -> Prior:
+    """Independent log-normal prior: log θ_i ~ N(loc_i, scale_i²)."""
+    loc, scale = jnp.broadcast_arrays(
+        jnp.asarray(loc, jnp.float32), jnp.asarray(scale, jnp.float32)
+    )
+    return Prior(nd.Independent(nd.LogNormal(loc, scale), 1))
