@@ -33,6 +33,7 @@ __all__ = [
     "load_config",
     "register_experiment",
     "experiment_kinds",
+    "experiment_runner",
 ]
 
 
@@ -40,22 +41,26 @@ class ConfigError(ValueError):
     """A config file does not match the dataclass it maps onto."""
 
 
-_EXPERIMENTS: dict[str, type] = {}
+_EXPERIMENTS: dict[str, tuple[type, Callable[..., dict]]] = {}
 
 
-def register_experiment(kind: str) -> Callable[[type[T]], type[T]]:
-    """Class decorator: ``experiment = kind`` in a config file maps onto this dataclass."""
-
-    def wrap(cls: type[T]) -> type[T]:
-        _EXPERIMENTS[kind] = cls
-        return cls
-
-    return wrap
+def register_experiment(kind: str, config_cls: type, run: Callable[..., dict]) -> None:
+    """``experiment = kind`` in a config file maps onto ``config_cls``; ``jaxsbi run`` then calls
+    ``run(config, run_dir)``, which writes into the run folder and returns the metrics dict."""
+    _EXPERIMENTS[kind] = (config_cls, run)
 
 
-def experiment_kinds() -> dict[str, type]:
+def experiment_kinds() -> dict[str, tuple[type, Callable[..., dict]]]:
     _import_experiment_modules()
     return dict(_EXPERIMENTS)
+
+
+def experiment_runner(config: Any) -> Callable[..., dict]:
+    """The run function registered for the dataclass of ``config``."""
+    for cls, run in experiment_kinds().values():
+        if type(config) is cls:
+            return run
+    raise ConfigError(f"no experiment is registered for {type(config).__name__}")
 
 
 def _import_experiment_modules() -> None:
@@ -184,6 +189,6 @@ def load_config(path: str | Path) -> Any:
     if kind not in kinds:
         raise ConfigError(f"{path}: unknown experiment {kind!r}; known: {sorted(kinds)}")
     try:
-        return from_dict(kinds[kind], data)
+        return from_dict(kinds[kind][0], data)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
