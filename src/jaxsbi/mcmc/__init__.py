@@ -1,0 +1,9 @@
+"""Posterior sampling with blackjax, vectorised over chains and observations."""
+
+from jaxsbi.mcmc.posterior import PosteriorSamples as PosteriorSamples
+from jaxsbi.mcmc.posterior import potential as potential
+from jaxsbi.mcmc.posterior import sample_posterior as sample_posterior
+from jaxsbi.mcmc.runner import SamplerConfig as SamplerConfig
+from jaxsbi.mcmc.runner import SamplerInfo as SamplerInfo
+from jaxsbi.mcmc.runner import sample_batched as sample_batched
+from jaxsbi.mcmc.runner import sample_chains as sample_chains

@@ -1,0 +1,4 @@
+"""flax building blocks. Modules are implementation details: params are plain pytrees."""
+
+from jaxsbi.nn.mlp import MLP as MLP
+from jaxsbi.nn.mlp import activation as activation

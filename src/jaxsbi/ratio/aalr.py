@@ -1,0 +1,173 @@
+"""AALR: a classifier d(θ, x) = σ(f(θ, x)) whose logit f is the log likelihood-to-evidence ratio.
+
+Hermans, Begy & Louppe (ICML 2020). The classifier is trained to tell dependent pairs
+(θ, x) ~ p(θ, x) (label 1) from independent pairs (θ', x) ~ p(θ)p(x) (label 0), the latter made
+by permuting θ within the batch. At the Bayes-optimal classifier, d = p(θ,x)/(p(θ,x) + p(θ)p(x)),
+so the logit is exactly log r(θ, x) = log p(x|θ) − log p(x). We use the logit itself as log r
+(never log σ(f) − log(1 − σ(f)), which loses precision where d saturates) and compute the
+binary cross-entropy from logits.
+
+Params are a plain dict ``{"net": ..., "stats": Standardizer}``. ``stats`` holds the training
+set's location/scale for θ and x, folded into the estimator so that log_ratio takes raw values;
+the trainer never updates it (see :func:`jaxsbi.train.fit`). With ``ensemble_size = K`` the net
+params carry a leading axis K and the members are combined as log mean_k exp(f_k) (logsumexp).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from jaxsbi.nn import MLP
+
+__all__ = ["RatioEstimator", "Standardizer", "aalr", "bce_loss"]
+
+
+class Standardizer(NamedTuple):
+    """Per-dimension location and scale of θ and x (training split statistics)."""
+
+    theta_loc: Array
+    theta_scale: Array
+    x_loc: Array
+    x_scale: Array
+
+
+class RatioEstimator(NamedTuple):
+    """A record of pure functions.
+
+    Attributes:
+        init: ``init(key, theta (n, theta_dim), x (n, *x_shape)) -> params``; the data give the
+            standardisation statistics.
+        loss: ``loss(params, key, (theta (B, d), x (B, *x_shape))) -> scalar``.
+        log_ratio: ``log_ratio(params, theta (d,), x x_shape) -> scalar`` log r(θ, x).
+        logits: ``logits(params, theta, x) -> (K,)`` per ensemble member.
+    """
+
+    init: Callable[..., Any]
+    loss: Callable[..., Array]
+    log_ratio: Callable[..., Array]
+    logits: Callable[..., Array]
+    theta_dim: int
+    x_shape: tuple[int, ...]
+
+
+class _Classifier(nn.Module):
+    hidden: Sequence[int]
+    act: str
+    layer_norm: bool
+    embedding: nn.Module | None
+
+    def setup(self):
+        self.mlp = MLP(self.hidden, 1, self.act, self.layer_norm)
+
+    def embed(self, zx: Array, batch_ndim: int) -> Array:
+        e = zx if self.embedding is None else self.embedding(zx)
+        return e.reshape(*e.shape[:batch_ndim], -1)
+
+    def head(self, zt: Array, ex: Array) -> Array:
+        return self.mlp(jnp.concatenate([zt, ex], axis=-1))[..., 0]
+
+    def __call__(self, zt: Array, zx: Array) -> Array:
+        return self.head(zt, self.embed(zx, zt.ndim - 1))
+
+
+def bce_loss(logits_joint: Array, logits_marginal: Array) -> Array:
+    """Binary cross-entropy from logits: label 1 for joint pairs, 0 for marginal pairs."""
+    return jnp.mean(jax.nn.softplus(-logits_joint)) + jnp.mean(jax.nn.softplus(logits_marginal))
+
+
+def _scale(x: Array, axis=0) -> tuple[Array, Array]:
+    loc = jnp.mean(x, axis=axis)
+    scale = jnp.std(x, axis=axis)
+    # Constant inputs (e.g. a dead pixel) carry no information: leave them unscaled.
+    return loc, jnp.where(scale > 1e-8 * (1.0 + jnp.abs(loc)), scale, 1.0)
+
+
+def aalr(
+    theta_dim: int,
+    x_shape: Sequence[int],
+    *,
+    hidden: Sequence[int] = (128, 128, 128),
+    activation: str = "silu",
+    layer_norm: bool = False,
+    embedding: nn.Module | None = None,
+    ensemble_size: int = 1,
+    num_contrastive: int = 1,
+) -> RatioEstimator:
+    """Build an AALR estimator.
+
+    Args:
+        theta_dim: dimension of θ.
+        x_shape: shape of one observation.
+        hidden: widths of the classifier's hidden layers (residual MLP).
+        activation: hidden activation.
+        layer_norm: LayerNorm in the hidden layers.
+        embedding: optional flax module applied to the standardised x (e.g. a CNN for
+            images); its output is flattened and concatenated with the standardised θ.
+        ensemble_size: number of independently initialised classifiers, combined in log space.
+        num_contrastive: independent permutations of θ per batch (more marginal pairs per
+            joint pair, at the cost of more classifier evaluations).
+
+    Returns:
+        A :class:`RatioEstimator`.
+    """
+    x_shape = tuple(int(s) for s in x_shape)
+    if ensemble_size < 1 or num_contrastive < 1:
+        raise ValueError(
+            f"ensemble_size and num_contrastive must be >= 1, got {ensemble_size}, "
+            f"{num_contrastive}"
+        )
+    module = _Classifier(tuple(hidden), activation, layer_norm, embedding)
+    log_k = math.log(ensemble_size)
+
+    def init(key: Array, theta: Array, x: Array) -> dict:
+        theta = jnp.asarray(theta, jnp.float32)
+        x = jnp.asarray(x, jnp.float32)
+        if theta.ndim != 2 or theta.shape[1] != theta_dim:
+            raise ValueError(f"theta must have shape (n, {theta_dim}), got {theta.shape}")
+        if x.shape[1:] != x_shape or x.shape[0] != theta.shape[0]:
+            raise ValueError(f"x must have shape ({theta.shape[0]}, *{x_shape}), got {x.shape}")
+        tl, ts = _scale(theta)
+        xl, xs = _scale(x)
+        stats = Standardizer(tl, ts, xl, xs)
+        keys = jax.random.split(key, ensemble_size)
+        net = jax.vmap(lambda k: module.init(k, theta[:2], x[:2]))(keys)
+        return {"net": net, "stats": stats}
+
+    def _standardise(stats: Standardizer, theta: Array, x: Array):
+        return (theta - stats.theta_loc) / stats.theta_scale, (x - stats.x_loc) / stats.x_scale
+
+    def logits(params: dict, theta: Array, x: Array) -> Array:
+        zt, zx = _standardise(params["stats"], theta, x)
+        return jax.vmap(lambda p: module.apply(p, zt, zx))(params["net"])
+
+    def log_ratio(params: dict, theta: Array, x: Array) -> Array:
+        f = logits(params, theta, x)
+        return jax.nn.logsumexp(f, axis=0) - log_k
+
+    def loss(params: dict, key: Array, batch: tuple[Array, Array]) -> Array:
+        theta, x = batch
+        zt, zx = _standardise(params["stats"], theta, x)
+        n = theta.shape[0]
+
+        def member(p, k):
+            ex = module.apply(p, zx, 1, method=_Classifier.embed)
+            f_joint = module.apply(p, zt, ex, method=_Classifier.head)
+            perms = jax.vmap(lambda kk: jax.random.permutation(kk, n))(
+                jax.random.split(k, num_contrastive)
+            )
+            f_marg = jax.vmap(lambda perm: module.apply(p, zt[perm], ex, method=_Classifier.head))(
+                perms
+            )
+            return bce_loss(f_joint, f_marg)
+
+        keys = jax.random.split(key, ensemble_size)
+        return jnp.sum(jax.vmap(member)(params["net"], keys))
+
+    return RatioEstimator(init, loss, log_ratio, logits, theta_dim, x_shape)

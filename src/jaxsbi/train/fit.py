@@ -1,0 +1,356 @@
+"""The training loop shared by every estimator.
+
+``fit`` runs ``epochs_per_call`` epochs per compiled call: each epoch is a ``lax.scan`` over
+minibatches, followed by the validation loss, best-params tracking and early stopping, all on
+device. Between calls the host updates the progress bar and writes an orbax checkpoint; a
+killed run restarted with the same arguments resumes from the last checkpoint and ends with
+exactly the params an uninterrupted run gives (every epoch's randomness is
+``fold_in(key, epoch)``).
+
+Convention: a top-level ``"stats"`` entry of a params dict (e.g. standardisation statistics) is
+never updated by the optimizer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import Array
+
+from jaxsbi.train.data import DataSource
+
+__all__ = ["TrainConfig", "History", "fit"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings.
+
+    Attributes:
+        learning_rate: peak Adam(W) learning rate.
+        batch_size: rows per minibatch.
+        max_epochs: upper bound on epochs.
+        patience: stop after this many epochs without a validation improvement.
+        min_delta: improvement smaller than this does not count.
+        validation_fraction: share of a fixed budget held out for validation.
+        epochs_per_call: epochs per compiled call (progress/checkpoint granularity).
+        clip_norm: global gradient-norm clipping (0 disables).
+        weight_decay: AdamW decoupled weight decay.
+        schedule: "constant" or "cosine" decay over ``max_epochs``.
+        steps_per_epoch: online training only: steps between validations.
+        checkpoint_every: epochs between checkpoints (rounded up to whole calls).
+    """
+
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    max_epochs: int = 500
+    patience: int = 30
+    min_delta: float = 0.0
+    validation_fraction: float = 0.1
+    epochs_per_call: int = 10
+    clip_norm: float = 5.0
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "cosine"] = "cosine"
+    steps_per_epoch: int = 100
+    checkpoint_every: int = 50
+
+    def __post_init__(self):
+        for name in ("batch_size", "max_epochs", "epochs_per_call", "steps_per_epoch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.patience < 1:
+            raise ValueError(f"patience must be >= 1, got {self.patience}")
+
+
+class History(NamedTuple):
+    """What happened during training (host numpy values)."""
+
+    train_loss: np.ndarray  # (epochs_run,)
+    val_loss: np.ndarray  # (epochs_run,)
+    best_epoch: int
+    best_val_loss: float
+    epochs_run: int
+    stopped_early: bool
+    nonfinite_steps: int
+    wall_time: float
+    resumed_from_epoch: int
+
+
+class _State(NamedTuple):
+    params: Any
+    opt_state: Any
+    best_params: Any
+    best_val: Array
+    bad_epochs: Array
+    epoch: Array
+    stopped: Array
+    train_losses: Array  # (max_epochs,) NaN where not run
+    val_losses: Array
+    best_epoch: Array
+    nonfinite: Array
+
+
+def _optimizer(config: TrainConfig, num_batches: int, params) -> optax.GradientTransformation:
+    total = config.max_epochs * num_batches
+    if config.schedule == "cosine":
+        lr = optax.cosine_decay_schedule(config.learning_rate, total, alpha=0.05)
+    else:
+        lr = config.learning_rate
+    parts = []
+    if config.clip_norm > 0:
+        parts.append(optax.clip_by_global_norm(config.clip_norm))
+    parts.append(optax.adamw(lr, weight_decay=config.weight_decay))
+    opt = optax.chain(*parts)
+    if isinstance(params, dict) and "stats" in params:
+        labels = {k: ("frozen" if k == "stats" else "train") for k in params}
+        opt = optax.multi_transform({"train": opt, "frozen": optax.set_to_zero()}, labels)
+    # Skip (and count) updates whose gradient is not finite instead of poisoning params.
+    return optax.apply_if_finite(opt, max_consecutive_errors=1_000_000)
+
+
+def _build_chunk(loss_fn, prepare, batch_fn, config: TrainConfig, num_batches: int, optimizer):
+    """Compile ``epochs_per_call`` epochs of training into one function."""
+
+    def step(carry, inputs):
+        params, opt_state = carry
+        plan, data, i, k = inputs
+        batch = batch_fn(plan, data, i)
+        loss, grads = jax.value_and_grad(loss_fn)(params, k, batch)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, opt_state), loss
+
+    def one_epoch(state: _State, data, validation, key):
+        ek = jax.random.fold_in(key, state.epoch)
+        k_plan, k_steps, k_val = jax.random.split(ek, 3)
+        plan = prepare(k_plan, data)
+        keys = jax.random.split(k_steps, num_batches)
+
+        def body(carry, xs):
+            i, k = xs
+            return step(carry, (plan, data, i, k))
+
+        (params, opt_state), losses = jax.lax.scan(
+            body, (state.params, state.opt_state), (jnp.arange(num_batches), keys)
+        )
+        # Validation with a fixed key so the curve is not noisier than the model.
+        val = loss_fn(params, jax.random.key(0), validation)
+        val = jnp.where(jnp.isfinite(val), val, jnp.inf)
+        improved = val < state.best_val - config.min_delta
+        best_params = jax.tree.map(
+            lambda new, old: jnp.where(improved, new, old), params, state.best_params
+        )
+        bad = jnp.where(improved, 0, state.bad_epochs + 1)
+        epoch = state.epoch + 1
+        stopped = (bad >= config.patience) | (epoch >= config.max_epochs)
+        nonfinite = opt_state.total_notfinite if hasattr(opt_state, "total_notfinite") else 0
+        return _State(
+            params,
+            opt_state,
+            best_params,
+            jnp.where(improved, val, state.best_val),
+            bad,
+            epoch,
+            stopped,
+            state.train_losses.at[state.epoch].set(jnp.mean(losses)),
+            state.val_losses.at[state.epoch].set(val),
+            jnp.where(improved, state.epoch, state.best_epoch),
+            jnp.asarray(nonfinite, jnp.int32),
+        )
+
+    def chunk(state: _State, data, validation, key):
+        def body(s, _):
+            return jax.lax.cond(
+                s.stopped, lambda s: s, lambda s: one_epoch(s, data, validation, key), s
+            ), None
+
+        state, _ = jax.lax.scan(body, state, None, length=config.epochs_per_call)
+        return state
+
+    return jax.jit(chunk)
+
+
+# One compiled loop per (loss, data source, config, params layout): a second fit with new data
+# of the same shapes compiles nothing.
+_CHUNKS: dict = {}
+
+
+def _get_chunk(loss_fn, source: DataSource, config: TrainConfig, params):
+    layout = tuple(sorted(params)) if isinstance(params, dict) else None
+    key = (loss_fn, source.prepare, source.batch, config, source.num_batches, layout)
+    if key not in _CHUNKS:
+        optimizer = _optimizer(config, source.num_batches, params)
+        _CHUNKS[key] = (
+            optimizer,
+            _build_chunk(
+                loss_fn, source.prepare, source.batch, config, source.num_batches, optimizer
+            ),
+        )
+    return _CHUNKS[key]
+
+
+def _init_state(params, optimizer, config: TrainConfig) -> _State:
+    nan = jnp.full((config.max_epochs,), jnp.nan, jnp.float32)
+    return _State(
+        params,
+        optimizer.init(params),
+        params,
+        jnp.asarray(jnp.inf, jnp.float32),
+        jnp.asarray(0, jnp.int32),
+        jnp.asarray(0, jnp.int32),
+        jnp.asarray(False),
+        nan,
+        nan,
+        jnp.asarray(0, jnp.int32),
+        jnp.asarray(0, jnp.int32),
+    )
+
+
+def fit(
+    key: Array,
+    loss_fn,
+    params,
+    source: DataSource,
+    config: TrainConfig = TrainConfig(),
+    *,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
+    description: str = "train",
+) -> tuple[Any, History]:
+    """Minimise ``loss_fn(params, key, batch)`` over batches from ``source``.
+
+    Args:
+        key: PRNG key; all randomness of epoch e comes from ``fold_in(key, e)``.
+        loss_fn: ``loss_fn(params, key, batch) -> scalar``. Keep the same function object
+            across calls to reuse the compiled training loop.
+        params: initial params pytree.
+        source: a :class:`DataSource` (fixed arrays or online simulation).
+        config: :class:`TrainConfig`.
+        checkpoint_dir: if given, orbax checkpoints are written there every
+            ``config.checkpoint_every`` epochs and a later call resumes from the latest one.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``(best_params, history)``: the params with the lowest validation loss.
+    """
+    optimizer, chunk = _get_chunk(loss_fn, source, config, params)
+    state = _init_state(params, optimizer, config)
+    manager = None
+    resumed = 0
+    if checkpoint_dir is not None:
+        manager, state = _restore(Path(checkpoint_dir), state, config)
+        resumed = int(state.epoch)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=config.max_epochs,
+            desc=description,
+            unit="epoch",
+            initial=resumed,
+            dynamic_ncols=True,
+            leave=True,
+        )
+    t0 = time.perf_counter()
+    last_ckpt = resumed
+    try:
+        while not bool(state.stopped):
+            before = int(state.epoch)
+            state = chunk(state, source.data, source.validation, key)
+            epoch = int(state.epoch)
+            if bar is not None:
+                bar.update(epoch - before)
+                bar.set_postfix(
+                    train=f"{float(state.train_losses[epoch - 1]):.4f}",
+                    val=f"{float(state.val_losses[epoch - 1]):.4f}",
+                    best=f"{float(state.best_val):.4f}",
+                )
+            if manager is not None and (
+                epoch - last_ckpt >= config.checkpoint_every or bool(state.stopped)
+            ):
+                _save(manager, state)
+                last_ckpt = epoch
+    finally:
+        if bar is not None:
+            bar.close()
+        if manager is not None:
+            manager.wait_until_finished()
+            manager.close()
+    wall = time.perf_counter() - t0
+    n = int(state.epoch)
+    history = History(
+        np.asarray(state.train_losses[:n]),
+        np.asarray(state.val_losses[:n]),
+        int(state.best_epoch),
+        float(state.best_val),
+        n,
+        n < config.max_epochs,
+        int(state.nonfinite),
+        wall,
+        resumed,
+    )
+    if not math.isfinite(history.best_val_loss):
+        raise FloatingPointError(
+            "training never produced a finite validation loss; check the simulations and the "
+            "learning rate"
+        )
+    return state.best_params, history
+
+
+def _restore(directory: Path, state: _State, config: TrainConfig):
+    import orbax.checkpoint as ocp
+
+    directory = directory.absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = directory / "train_config.json"
+    current = json.dumps(dataclasses.asdict(config), sort_keys=True)
+    if meta.exists() and meta.read_text() != current:
+        raise ValueError(
+            f"checkpoints in {directory} were written with a different TrainConfig; remove the "
+            "folder or choose another run directory to start afresh"
+        )
+    meta.write_text(current)
+    manager = ocp.CheckpointManager(
+        directory / "orbax", options=ocp.CheckpointManagerOptions(max_to_keep=2)
+    )
+    step = manager.latest_step()
+    if step is not None:
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _as_tree(state))
+        restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        state = _from_tree(state, restored)
+    return manager, state
+
+
+def _as_tree(state: _State) -> dict:
+    return {k: v for k, v in state._asdict().items()}
+
+
+def _from_tree(template: _State, tree: dict) -> _State:
+    # orbax restores plain containers; put the template's NamedTuples (optimizer states,
+    # Standardizer) back around the restored leaves.
+    return _State(
+        **{
+            k: jax.tree.unflatten(
+                jax.tree.structure(getattr(template, k)), jax.tree.leaves(tree[k])
+            )
+            for k in template._fields
+        }
+    )
+
+
+def _save(manager, state: _State) -> None:
+    import orbax.checkpoint as ocp
+
+    manager.save(int(state.epoch), args=ocp.args.StandardSave(_as_tree(state)), force=True)
