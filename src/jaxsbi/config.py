@@ -89,14 +89,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own message is the clearest
+            return _convert(options[0], value, path)
+        for a in options:
             try:
                 return _convert(a, value, path)
-            except ConfigError as e:
-                errors.append(str(e))
+            except ConfigError:
+                pass
         raise ConfigError(f"{path}: {value!r} matches none of {_type_name(tp)}")
     if origin is typing.Literal:
         if value not in args:

@@ -10,6 +10,7 @@ All methods take one θ (or one u); batch with ``jax.vmap``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +19,17 @@ from jax import Array
 from numpyro.distributions.transforms import biject_to
 
 __all__ = ["Prior", "from_numpyro", "uniform", "normal", "lognormal"]
+
+
+def _numpyro(fn):
+    # numpyro broadcasts implicitly inside its distributions; our own code (and tests) run with
+    # rank promotion set to "raise", so allow it just for calls into numpyro (a trace-time flag).
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with jax.numpy_rank_promotion("allow"):
+            return fn(*args, **kwargs)
+
+    return wrapped
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -47,30 +59,37 @@ class Prior:
     def bijector(self):
         return biject_to(self.dist.support)
 
+    @_numpyro
     def sample(self, key: Array, shape: tuple[int, ...] = ()) -> Array:
         """Draw θ of shape ``(*shape, theta_dim)``."""
         return self.dist.sample(key, shape)
 
+    @_numpyro
     def log_prob(self, theta: Array) -> Array:
         """log p(θ) for one θ of shape ``(theta_dim,)``; −inf outside the support."""
         inside = self.in_support(theta)
         safe = jnp.where(inside, theta, self.dist.mean if _finite_mean(self.dist) else theta)
         return jnp.where(inside, self.dist.log_prob(safe), -jnp.inf)
 
+    @_numpyro
     def in_support(self, theta: Array) -> Array:
         """Whether θ of shape ``(theta_dim,)`` lies in the support (a boolean scalar)."""
         return jnp.all(self.dist.support.check(theta))
 
+    @_numpyro
     def to_unconstrained(self, theta: Array) -> Array:
         return self.bijector.inv(theta)
 
+    @_numpyro
     def from_unconstrained(self, u: Array) -> Array:
         return self.bijector(u)
 
+    @_numpyro
     def log_det_jacobian(self, u: Array) -> Array:
         """log |det dθ/du| at u (scalar)."""
         return jnp.sum(self.bijector.log_abs_det_jacobian(u, self.bijector(u)))
 
+    @_numpyro
     def unconstrained_log_prob(self, u: Array) -> Array:
         """log p(θ(u)) + log |det dθ/du|: the prior's density in unconstrained space."""
         theta = self.from_unconstrained(u)

@@ -205,7 +205,7 @@ def sample_chains(
         pos = states.position
         n_new = count + jnp.where(in_slow, num_chains, 0)
         batch_mean = jnp.mean(pos, axis=0)
-        batch_m2 = jnp.sum((pos - batch_mean) ** 2, axis=0)
+        batch_m2 = jnp.sum((pos - batch_mean[None, :]) ** 2, axis=0)
         delta = batch_mean - mean
         safe_n = jnp.maximum(n_new, 1.0)
         mean_upd = mean + delta * num_chains / safe_n

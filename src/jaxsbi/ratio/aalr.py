@@ -44,7 +44,7 @@ class RatioEstimator(NamedTuple):
     Attributes:
         init: ``init(key, theta (n, theta_dim), x (n, *x_shape)) -> params``; the data give the
             standardisation statistics.
-        loss: ``loss(params, key, (theta (B, d), x (B, *x_shape))) -> scalar``.
+        loss: ``loss(params, key, (theta (B, d), x (B, *x_shape)[, weights (B,)])) -> scalar``.
         log_ratio: ``log_ratio(params, theta (d,), x x_shape) -> scalar`` log r(θ, x).
         logits: ``logits(params, theta, x) -> (K,)`` per ensemble member.
     """
@@ -151,10 +151,16 @@ def aalr(
         f = logits(params, theta, x)
         return jax.nn.logsumexp(f, axis=0) - log_k
 
-    def loss(params: dict, key: Array, batch: tuple[Array, Array]) -> Array:
-        theta, x = batch
-        zt, zx = _standardise(params["stats"], theta, x)
+    def loss(params: dict, key: Array, batch: tuple) -> Array:
+        # batch = (theta, x) or (theta, x, weights); weight 0 masks a row out of the loss (used
+        # for invalid online simulations, whose x is also zeroed so NaN cannot leak in).
+        theta, x = batch[0], batch[1]
         n = theta.shape[0]
+        w = batch[2] if len(batch) > 2 else jnp.ones((n,), theta.dtype)
+        if len(batch) > 2:
+            x = jnp.where(w.reshape((n,) + (1,) * (x.ndim - 1)) > 0, x, 0.0)
+        zt, zx = _standardise(params["stats"], theta, x)
+        wsum = jnp.maximum(jnp.sum(w), 1.0)
 
         def member(p, k):
             ex = module.apply(p, zx, 1, method=_Classifier.embed)
@@ -165,7 +171,9 @@ def aalr(
             f_marg = jax.vmap(lambda perm: module.apply(p, zt[perm], ex, method=_Classifier.head))(
                 perms
             )
-            return bce_loss(f_joint, f_marg)
+            joint = jnp.sum(w * jax.nn.softplus(-f_joint)) / wsum
+            marg = jnp.sum(w[None, :] * jax.nn.softplus(f_marg)) / (wsum * num_contrastive)
+            return joint + marg
 
         keys = jax.random.split(key, ensemble_size)
         return jnp.sum(jax.vmap(member)(params["net"], keys))

@@ -1,0 +1,431 @@
+"""AALR end to end: simulate → train the ratio estimator → sample with MCMC → diagnose.
+
+``run_aalr(config, run_dir)`` is what ``jaxsbi run configs/<task>_aalr.toml`` calls; every step
+is a public function the Python API exposes as well. Stages are cached in the run folder
+(simulations as npz, training as orbax checkpoints, the trained estimator), so a killed run
+started again with the same config resumes without redoing finished work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsbi.config import register_experiment
+from jaxsbi.io import Stopwatch, machine_info, save_samples, write_json
+from jaxsbi.mcmc import SamplerConfig, sample_posterior
+from jaxsbi.ratio import aalr
+from jaxsbi.train import (
+    SimulationData,
+    TrainConfig,
+    array_source,
+    fit,
+    online_source,
+    simulate,
+    split,
+)
+
+__all__ = [
+    "TaskConfig",
+    "NetworkConfig",
+    "ObservationConfig",
+    "DiagnosticsConfig",
+    "OutputConfig",
+    "AALRConfig",
+    "build_estimator",
+    "train_estimator",
+    "run_aalr",
+]
+
+log = logging.getLogger("jaxsbi")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """Which task, and how many simulations.
+
+    Attributes:
+        name: a registered task (``jaxsbi.tasks.task_names()``).
+        num_simulations: fixed simulation budget (ignored when ``online``).
+        online: simulate a fresh batch at every training step instead of a fixed budget.
+    """
+
+    name: str
+    num_simulations: int = 10_000
+    online: bool = False
+
+    def __post_init__(self):
+        if self.num_simulations < 10:
+            raise ValueError(f"task.num_simulations must be >= 10, got {self.num_simulations}")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """The ratio classifier (see :func:`jaxsbi.ratio.aalr`)."""
+
+    hidden: tuple[int, ...] = (128, 128, 128)
+    activation: str = "silu"
+    layer_norm: bool = False
+    ensemble_size: int = 1
+    num_contrastive: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservationConfig:
+    """Observations to sample posteriors for.
+
+    Attributes:
+        values: observations stated in the config, one list per observation.
+        sbibm: sbibm observation numbers (1–10) read from sbibm's package data.
+    """
+
+    values: tuple[tuple[float, ...], ...] = ()
+    sbibm: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class DiagnosticsConfig:
+    """What to check after sampling.
+
+    Attributes:
+        reference: "analytic" (the task's exact posterior sampler), "sbibm" (sbibm's published
+            reference samples; needs the observation numbers in ``observations.sbibm``), "none".
+        num_reference: reference samples per observation for C2ST.
+        c2st: compute C2ST against the reference.
+        calibration_observations: simulated observations for expected coverage / SBC of the
+            amortized posterior (0 disables).
+        calibration_chains / calibration_samples: MCMC per calibration observation (HMC).
+        pair_plot: write ``pair_plot.png``.
+    """
+
+    reference: Literal["analytic", "sbibm", "none"] = "analytic"
+    num_reference: int = 10_000
+    c2st: bool = True
+    calibration_observations: int = 200
+    calibration_chains: int = 10
+    calibration_samples: int = 50
+    pair_plot: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """Where the run folder goes: ``<dir>/<name>`` (name defaults to the config file's stem)."""
+
+    dir: str = "runs"
+    name: str = ""
+    progress: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class AALRConfig:
+    """An AALR experiment (``experiment = "aalr"`` in a config file)."""
+
+    task: TaskConfig
+    observations: ObservationConfig = ObservationConfig()
+    seed: int = 0
+    network: NetworkConfig = NetworkConfig()
+    train: TrainConfig = TrainConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    diagnostics: DiagnosticsConfig = DiagnosticsConfig()
+    output: OutputConfig = OutputConfig()
+
+
+def build_estimator(task, network: NetworkConfig, embedding=None):
+    """An AALR estimator for ``task`` with the given network settings."""
+    return aalr(
+        task.theta_dim,
+        task.x_shape,
+        hidden=network.hidden,
+        activation=network.activation,
+        layer_norm=network.layer_norm,
+        embedding=embedding,
+        ensemble_size=network.ensemble_size,
+        num_contrastive=network.num_contrastive,
+    )
+
+
+def _online_sampler(task):
+    def sample(key, n):
+        k_theta, k_sim = jax.random.split(key)
+        theta = task.prior.sample(k_theta, (n,))
+        x = jax.vmap(task.simulate)(jax.random.split(k_sim, n), theta)
+        ok = jnp.all(jnp.isfinite(x.reshape(n, -1)), axis=1)
+        return theta, x, ok.astype(theta.dtype)
+
+    return sample
+
+
+def train_estimator(
+    key,
+    task,
+    estimator,
+    train_config: TrainConfig,
+    *,
+    data: SimulationData | None = None,
+    online: bool = False,
+    checkpoint_dir: Path | None = None,
+    progress: bool = True,
+):
+    """Train ``estimator`` on simulations of ``task``.
+
+    With ``data`` (a fixed budget from :func:`jaxsbi.train.simulate`), the data are split into
+    training and validation sets; with ``online=True``, every step draws fresh simulations (rows
+    whose x is NaN/inf get weight 0 in the loss) and a fixed validation set is simulated once.
+
+    Returns:
+        ``(params, history, num_invalid_validation)``.
+    """
+    k_split, k_init, k_fit, k_val = jax.random.split(key, 4)
+    if online:
+        sampler = _online_sampler(task)
+        n_val = max(1000, train_config.batch_size * 4)
+        validation = sampler(k_val, n_val)
+        num_invalid = int(n_val - float(jnp.sum(validation[2])))
+        params = estimator.init(
+            k_init,
+            validation[0],
+            jnp.where(
+                validation[2].reshape((n_val,) + (1,) * len(task.x_shape)) > 0, validation[1], 0.0
+            ),
+        )
+        source = online_source(
+            sampler, validation, train_config.batch_size, train_config.steps_per_epoch
+        )
+    else:
+        if data is None:
+            raise ValueError("train_estimator needs data (a fixed budget) or online=True")
+        train, validation = split(k_split, (data.theta, data.x), train_config.validation_fraction)
+        params = estimator.init(k_init, *train)
+        source = array_source(train, validation, train_config.batch_size)
+        num_invalid = data.num_invalid
+    params, history = fit(
+        k_fit,
+        estimator.loss,
+        params,
+        source,
+        train_config,
+        checkpoint_dir=checkpoint_dir,
+        progress=progress,
+        description="train AALR",
+    )
+    return params, history, num_invalid
+
+
+def _observations(task, config: AALRConfig) -> tuple[np.ndarray, list[str]]:
+    obs, names = [], []
+    for i, v in enumerate(config.observations.values):
+        obs.append(np.asarray(v, np.float32))
+        names.append(f"config_{i + 1}")
+    if config.observations.sbibm:
+        from jaxsbi.tasks import load_sbibm_observation
+
+        for k in config.observations.sbibm:
+            obs.append(
+                np.asarray(load_sbibm_observation(task.name, k), np.float32).reshape(task.x_shape)
+            )
+            names.append(f"sbibm_{k}")
+    if not obs:
+        raise ValueError("no observations: set observations.values or observations.sbibm")
+    for name, o in zip(names, obs, strict=True):
+        if o.shape != task.x_shape:
+            raise ValueError(
+                f"observation {name} has shape {o.shape}, but task {task.name!r} produces x of "
+                f"shape {task.x_shape}"
+            )
+    return np.stack(obs), names
+
+
+def _references(key, task, config: AALRConfig, x_obs, names) -> list[np.ndarray | None]:
+    kind = config.diagnostics.reference
+    n = config.diagnostics.num_reference
+    if kind == "none":
+        return [None] * len(names)
+    if kind == "sbibm":
+        from jaxsbi.tasks import load_sbibm_reference
+
+        return [
+            np.asarray(load_sbibm_reference(task.name, int(nm.split("_")[1])))[:n]
+            if nm.startswith("sbibm_")
+            else None
+            for nm in names
+        ]
+    from jaxsbi.tasks import reference_posterior
+
+    return [
+        np.asarray(reference_posterior(task.name, jax.random.fold_in(key, i), x, n))
+        for i, x in enumerate(x_obs)
+    ]
+
+
+def _calibration(key, task, estimator, params, config: AALRConfig) -> dict:
+    """Expected coverage and SBC ranks of the amortized posterior on simulated observations."""
+    from jaxsbi.diagnostics import expected_coverage, sbc_ranks, sbc_uniformity
+
+    dcfg = config.diagnostics
+    k_theta, k_sim, k_mcmc = jax.random.split(key, 3)
+    n = dcfg.calibration_observations
+    theta_true = task.prior.sample(k_theta, (n,))
+    x = jax.vmap(task.simulate)(jax.random.split(k_sim, n), theta_true)
+    ok = np.all(np.isfinite(np.asarray(x).reshape(n, -1)), axis=1)
+    theta_true, x = theta_true[ok], x[ok]
+    cal_sampler = dataclasses.replace(
+        config.sampler,
+        kernel="hmc",
+        num_chains=dcfg.calibration_chains,
+        num_samples=dcfg.calibration_samples,
+    )
+    post = sample_posterior(
+        k_mcmc, task.prior, estimator.log_ratio, params, x, cal_sampler, x_shape=task.x_shape
+    )
+    samples = post.theta.reshape(x.shape[0], -1, task.theta_dim)
+
+    def logpost(t, xo):
+        return task.prior.log_prob(t) + estimator.log_ratio(params, t, xo)
+
+    lp_samples = jax.vmap(lambda s, xo: jax.vmap(lambda t: logpost(t, xo))(s))(samples, x)
+    lp_true = jax.vmap(logpost)(theta_true, x)
+    levels, coverage = expected_coverage(lp_samples, lp_true)
+    ranks = sbc_ranks(theta_true, samples)
+    uniform = sbc_uniformity(ranks, samples.shape[1])
+    return {
+        "levels": np.asarray(levels),
+        "coverage": np.asarray(coverage),
+        "ranks": np.asarray(ranks),
+        "num_samples": int(samples.shape[1]),
+        "uniformity": uniform,
+        "num_observations": int(x.shape[0]),
+        "num_invalid": int((~ok).sum()),
+    }
+
+
+def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
+    """Run one AALR experiment into ``run_dir``; returns the metrics (also in metrics.json)."""
+    from jaxsbi import diagnostics
+    from jaxsbi.tasks import get_task
+
+    run_dir = Path(run_dir)
+    task = get_task(config.task.name)
+    x_obs, obs_names = _observations(task, config)
+    watch = Stopwatch()
+    key = jax.random.key(config.seed)
+    k_sim, k_train, k_sample, k_ref, k_cal = jax.random.split(key, 5)
+    progress = config.output.progress
+    metrics: dict = {"task": task.name, "machine": machine_info(), "observations": obs_names}
+
+    # 1. simulate (cached in the run folder)
+    data = None
+    if not config.task.online:
+        sim_path = run_dir / "simulations.npz"
+        with watch("simulate"):
+            if sim_path.exists():
+                z = np.load(sim_path)
+                data = SimulationData(
+                    jnp.asarray(z["theta"]), jnp.asarray(z["x"]), int(z["num_invalid"])
+                )
+                log.info("loaded %d simulations from %s", data.theta.shape[0], sim_path)
+            else:
+                data = simulate(k_sim, task, config.task.num_simulations)
+                np.savez(
+                    sim_path,
+                    theta=np.asarray(data.theta),
+                    x=np.asarray(data.x),
+                    num_invalid=data.num_invalid,
+                )
+        metrics["simulations"] = {
+            "requested": config.task.num_simulations,
+            "valid": int(data.theta.shape[0]),
+            "excluded_nonfinite": data.num_invalid,
+        }
+
+    # 2. train (orbax checkpoints; a killed run resumes)
+    estimator = build_estimator(task, config.network)
+    with watch("train"):
+        params, history, num_invalid = train_estimator(
+            k_train,
+            task,
+            estimator,
+            config.train,
+            data=data,
+            online=config.task.online,
+            checkpoint_dir=run_dir / "checkpoints",
+            progress=progress,
+        )
+    if config.task.online:
+        metrics["simulations"] = {"online": True, "validation_excluded_nonfinite": num_invalid}
+    metrics["training"] = {
+        "epochs": history.epochs_run,
+        "best_epoch": history.best_epoch,
+        "best_val_loss": history.best_val_loss,
+        "stopped_early": history.stopped_early,
+        "nonfinite_steps_skipped": history.nonfinite_steps,
+        "resumed_from_epoch": history.resumed_from_epoch,
+    }
+    diagnostics.loss_plot(history.train_loss, history.val_loss, run_dir / "loss.png")
+
+    # 3. sample all observations in one compiled call
+    with watch("sample"):
+        post = sample_posterior(
+            k_sample,
+            task.prior,
+            estimator.log_ratio,
+            params,
+            x_obs,
+            config.sampler,
+            x_shape=task.x_shape,
+        )
+        theta = np.asarray(jax.block_until_ready(post.theta))
+    info = jax.tree.map(np.asarray, post.info._asdict())
+    metrics["sampler"] = {"kernel": config.sampler.kernel, **info}
+    metrics["mcmc"] = [diagnostics.mcmc_summary(theta[i]) for i in range(theta.shape[0])]
+    metrics["files"] = save_samples(run_dir, theta, x_obs, task.labels)
+
+    # 4. diagnostics: C2ST against a reference, pair plot, calibration
+    with watch("metrics"):
+        refs = _references(k_ref, task, config, x_obs, obs_names)
+        c2sts = []
+        for i, ref in enumerate(refs):
+            flat = theta[i].reshape(-1, task.theta_dim)
+            if ref is not None and config.diagnostics.c2st:
+                c2sts.append(float(diagnostics.c2st(ref, flat[: ref.shape[0]])))
+            else:
+                c2sts.append(None)
+            if config.diagnostics.pair_plot:
+                sets = {"AALR": flat}
+                if ref is not None:
+                    sets = {"reference": ref, "AALR": flat}
+                suffix = "" if len(refs) == 1 else f"_{obs_names[i]}"
+                diagnostics.pair_plot(sets, run_dir / f"pair_plot{suffix}.png", labels=task.labels)
+        metrics["c2st"] = dict(zip(obs_names, c2sts, strict=True))
+        if config.diagnostics.calibration_observations > 0:
+            cal = _calibration(k_cal, task, estimator, params, config)
+            diagnostics.coverage_plot(
+                cal["levels"],
+                cal["coverage"],
+                run_dir / "coverage.png",
+                num_observations=cal["num_observations"],
+            )
+            diagnostics.sbc_histogram(
+                cal["ranks"], cal["num_samples"], run_dir / "sbc.png", labels=task.labels
+            )
+            metrics["calibration"] = {
+                "num_observations": cal["num_observations"],
+                "excluded_nonfinite": cal["num_invalid"],
+                "expected_coverage": {
+                    f"{lv:.2f}": float(c)
+                    for lv, c in zip(cal["levels"], cal["coverage"], strict=True)
+                    if round(lv * 20) == lv * 20
+                },
+                "sbc": cal["uniformity"],
+            }
+    metrics["timings_s"] = dict(watch.times)
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+register_experiment("aalr", AALRConfig, run_aalr)

@@ -1,0 +1,53 @@
+import dataclasses
+
+import pytest
+
+from jaxsbi.config import ConfigError, from_dict, load_config
+from jaxsbi.pipeline import AALRConfig
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_two_moons_config_maps_onto_dataclasses():
+    cfg = load_config("configs/two_moons_aalr.toml")
+    assert isinstance(cfg, AALRConfig)
+    assert cfg.task.name == "two_moons" and cfg.task.num_simulations == 10_000
+    assert cfg.observations.values == ((-0.6396706, 0.16234657),)
+    assert cfg.sampler.kernel == "nuts"
+    assert dataclasses.is_dataclass(cfg.train) and cfg.train.batch_size == 256
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('experiment = "aalr"\n[task]\nname = "two_moons"\nbudget = 3\n', "task.budget"),
+        (
+            'experiment = "aalr"\n[task]\nname = "two_moons"\n[train]\nbatch_size = "big"\n',
+            "train.batch_size",
+        ),
+        ('experiment = "aalr"\n[observations]\nvalues = [[1.0, 2.0]]\n', "'task'"),
+        (
+            'experiment = "aalr"\n[task]\nname = "two_moons"\n[sampler]\nkernel = "gibbs"\n',
+            "sampler.kernel",
+        ),
+        ('experiment = "nope"\n', "unknown experiment 'nope'"),
+        ('[task]\nname = "x"\n', "missing top-level key 'experiment'"),
+        ('experiment = "aalr"\nsed = 1\n[task]\nname = "two_moons"\n', "sed"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("'", "'")):
+        load_config(_write(tmp_path, text))
+
+
+def test_value_checks_inside_dataclasses_are_reported_with_their_path():
+    from jaxsbi.mcmc import SamplerConfig
+
+    with pytest.raises(ConfigError, match="num_chains"):
+        from_dict(SamplerConfig, {"num_chains": 0})
+    with pytest.raises(ConfigError, match="expected a number"):
+        from_dict(SamplerConfig, {"target_acceptance": True})
