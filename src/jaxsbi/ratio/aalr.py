@@ -141,7 +141,11 @@ def aalr(
         return {"net": net, "stats": stats}
 
     def _standardise(stats: Standardizer, theta: Array, x: Array):
-        return (theta - stats.theta_loc) / stats.theta_scale, (x - stats.x_loc) / stats.x_scale
+        # Works for one (θ, x) and for a batch: statistics broadcast over leading axes.
+        def z(v, loc, scale):
+            return (v - jnp.broadcast_to(loc, v.shape)) / jnp.broadcast_to(scale, v.shape)
+
+        return z(theta, stats.theta_loc, stats.theta_scale), z(x, stats.x_loc, stats.x_scale)
 
     def logits(params: dict, theta: Array, x: Array) -> Array:
         zt, zx = _standardise(params["stats"], theta, x)

@@ -1,0 +1,136 @@
+"""The training loop: determinism, resume after a kill, NaN handling, compilation."""
+
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsbi.distributions import uniform
+from jaxsbi.ratio import aalr
+from jaxsbi.tasks import Task
+from jaxsbi.train import TrainConfig, array_source, fit, simulate, split
+
+# The module (the package re-exports a function of the same name).
+fit_module = importlib.import_module("jaxsbi.train.fit")
+
+
+def _data(n=2000):
+    key = jax.random.key(0)
+    theta = jax.random.uniform(key, (n, 2), minval=-1, maxval=1)
+    x = theta + 0.1 * jax.random.normal(jax.random.key(1), (n, 2))
+    return split(jax.random.key(2), (theta, x), 0.1)
+
+
+CFG = TrainConfig(max_epochs=12, epochs_per_call=3, batch_size=64, patience=100, checkpoint_every=3)
+
+
+def _same(a, b):
+    return all(
+        bool(jnp.array_equal(x, y))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+def test_same_seed_same_params_and_no_recompile():
+    est = aalr(2, (2,), hidden=(32, 32))
+    train, val = _data()
+    params = est.init(jax.random.key(3), *train)
+    traces = []
+
+    def loss(p, k, b):
+        traces.append(1)
+        return est.loss(p, k, b)
+
+    source = array_source(train, val, CFG.batch_size)
+    p1, h1 = fit(jax.random.key(4), loss, params, source, CFG, progress=False)
+    n = len(traces)
+    # New data of the same shapes: the compiled loop is reused.
+    train2 = (train[0] + 0.01, train[1])
+    fit(
+        jax.random.key(4),
+        loss,
+        params,
+        array_source(train2, val, CFG.batch_size),
+        CFG,
+        progress=False,
+    )
+    assert len(traces) == n
+    p2, h2 = fit(jax.random.key(4), loss, params, source, CFG, progress=False)
+    assert _same(p1, p2)
+    np.testing.assert_array_equal(h1.val_loss, h2.val_loss)
+    assert h1.val_loss[-1] < h1.val_loss[0]
+
+
+def test_killed_run_resumes_to_identical_params(tmp_path, monkeypatch):
+    est = aalr(2, (2,), hidden=(32, 32))
+    train, val = _data()
+    params = est.init(jax.random.key(3), *train)
+    source = array_source(train, val, CFG.batch_size)
+    full, h_full = fit(jax.random.key(4), est.loss, params, source, CFG, progress=False)
+
+    original = fit_module._save
+    calls = []
+
+    def save_then_die(manager, state):
+        original(manager, state)
+        calls.append(int(state.epoch))
+        if len(calls) == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(fit_module, "_save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit(
+            jax.random.key(4),
+            est.loss,
+            params,
+            source,
+            CFG,
+            checkpoint_dir=tmp_path,
+            progress=False,
+        )
+    monkeypatch.setattr(fit_module, "_save", original)
+    resumed, h = fit(
+        jax.random.key(4), est.loss, params, source, CFG, checkpoint_dir=tmp_path, progress=False
+    )
+    assert h.resumed_from_epoch == 6
+    assert _same(full, resumed)
+    np.testing.assert_allclose(h.val_loss, h_full.val_loss)
+    # A different config must not silently continue these checkpoints.
+    with pytest.raises(ValueError, match="different TrainConfig"):
+        fit(
+            jax.random.key(4),
+            est.loss,
+            params,
+            source,
+            TrainConfig(max_epochs=5),
+            checkpoint_dir=tmp_path,
+            progress=False,
+        )
+
+
+def test_nonfinite_simulations_are_excluded_and_counted():
+    def simulate_fn(key, theta):
+        x = theta + 0.1 * jax.random.normal(key, (2,))
+        return jnp.where(theta[0] > 0.5, jnp.nan, x)  # 25% of the prior fails
+
+    task = Task("flaky", uniform(-jnp.ones(2), jnp.ones(2)), simulate_fn, (2,))
+    with pytest.warns(UserWarning, match="returned NaN/inf and were excluded"):
+        data = simulate(jax.random.key(0), task, 4000)
+    assert 800 < data.num_invalid < 1200
+    assert data.theta.shape[0] == 4000 - data.num_invalid
+    assert np.all(np.isfinite(np.asarray(data.x)))
+    assert np.all(np.asarray(data.theta)[:, 0] <= 0.5)
+
+
+def test_bad_training_settings_are_named():
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        split(jax.random.key(0), (jnp.zeros((10, 2)),), 1.5)
+    est = aalr(2, (2,))
+    with pytest.raises(ValueError, match=r"theta must have shape \(n, 2\)"):
+        est.init(jax.random.key(0), jnp.zeros((10, 3)), jnp.zeros((10, 2)))
+    with pytest.raises(ValueError, match="x must have shape"):
+        est.init(jax.random.key(0), jnp.zeros((10, 2)), jnp.zeros((10, 5)))
