@@ -49,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         help="replace a run folder written by a different config",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Our own progress at INFO; checkpoint libraries (orbax via absl) only when they warn.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("jaxsbi").setLevel(logging.INFO)
+    logging.getLogger("absl").setLevel(logging.WARNING)
     if args.command == "run":
         return _run(args)
     return 2  # pragma: no cover

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsbi.config import register_experiment
+from jaxsbi.diagnostics.training import loss_plot
 from jaxsbi.io import Stopwatch, machine_info, save_samples, write_json
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
 from jaxsbi.ratio import aalr
@@ -366,7 +367,7 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
         "nonfinite_steps_skipped": history.nonfinite_steps,
         "resumed_from_epoch": history.resumed_from_epoch,
     }
-    diagnostics.loss_plot(history.train_loss, history.val_loss, run_dir / "loss.png")
+    loss_plot(history.train_loss, history.val_loss, run_dir / "loss.png")
 
     # 3. sample all observations in one compiled call
     with watch("sample"):
