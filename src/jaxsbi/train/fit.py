@@ -48,6 +48,7 @@ class TrainConfig:
         schedule: "constant" or "cosine" decay over ``max_epochs``.
         steps_per_epoch: online training only: steps between validations.
         checkpoint_every: epochs between checkpoints (rounded up to whole calls).
+        validation_repeats: the validation loss is averaged over this many fixed keys.
     """
 
     learning_rate: float = 1e-3
@@ -62,9 +63,11 @@ class TrainConfig:
     schedule: Literal["constant", "cosine"] = "cosine"
     steps_per_epoch: int = 100
     checkpoint_every: int = 50
+    validation_repeats: int = 4
 
     def __post_init__(self):
-        for name in ("batch_size", "max_epochs", "epochs_per_call", "steps_per_epoch"):
+        for name in ("batch_size", "max_epochs", "epochs_per_call", "steps_per_epoch",
+                     "validation_repeats"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
