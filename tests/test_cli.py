@@ -40,8 +40,17 @@ def test_run_writes_a_complete_run_folder_and_resumes(tmp_path, capsys):
     cfg.write_text(TINY)
     assert main(["run", str(cfg), "--output", str(tmp_path / "runs")]) == 0
     run = tmp_path / "runs" / "tiny"
-    for name in ("config.json", "metrics.json", "samples.npz", "simulations.npz", "loss.png",
-                 "pair_plot_config_1.png", "pair_plot_config_2.png", "coverage.png", "sbc.png"):
+    for name in (
+        "config.json",
+        "metrics.json",
+        "samples.npz",
+        "simulations.npz",
+        "loss.png",
+        "pair_plot_config_1.png",
+        "pair_plot_config_2.png",
+        "coverage.png",
+        "sbc.png",
+    ):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     z = np.load(run / "samples.npz")
@@ -78,3 +87,14 @@ def test_observation_of_the_wrong_dimension_is_named(tmp_path):
     cfg.write_text(TINY.replace("[0.1, -0.2]]", "[0.1, -0.2, 0.3]]"))
     with pytest.raises(ValueError, match=r"observation config_2 has shape \(3,\)"):
         main(["run", str(cfg), "--output", str(tmp_path / "runs")])
+
+
+def test_a_run_folder_refuses_a_different_config(tmp_path, capsys):
+    cfg = tmp_path / "r.toml"
+    cfg.write_text(TINY.replace("num_simulations = 1000", "num_simulations = 200")
+                   .replace("max_epochs = 6", "max_epochs = 1")
+                   .replace("calibration_observations = 12", "calibration_observations = 0"))
+    assert main(["run", str(cfg), "--output", str(tmp_path)]) == 0
+    cfg.write_text(cfg.read_text().replace("seed = 1", "seed = 2"))
+    assert main(["run", str(cfg), "--output", str(tmp_path)]) == 2
+    assert "different config" in capsys.readouterr().err

@@ -18,7 +18,8 @@ def test_two_moons_config_maps_onto_dataclasses():
     assert cfg.task.name == "two_moons" and cfg.task.num_simulations == 10_000
     assert cfg.observations.values == ((-0.6396706, 0.16234657),)
     assert cfg.sampler.kernel == "nuts"
-    assert dataclasses.is_dataclass(cfg.train) and cfg.train.batch_size == 256
+    assert dataclasses.is_dataclass(cfg.train) and cfg.train.batch_size == 512
+    assert cfg.network.num_contrastive == 4
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,11 @@ def _run(args) -> int:
     output = getattr(config, "output", None)
     base = Path(args.output or (getattr(output, "dir", None) or "runs"))
     name = (getattr(output, "name", "") or "") or Path(args.config).stem
-    run_dir = prepare_run_dir(config, base / name, overwrite=args.overwrite)
+    try:
+        run_dir = prepare_run_dir(config, base / name, overwrite=args.overwrite)
+    except FileExistsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"jaxsbi: {Path(args.config).name} -> {run_dir}", flush=True)
     t0 = time.perf_counter()
     metrics = experiment_runner(config)(config, run_dir)

@@ -1,15 +1,18 @@
 """AALR end to end: simulate → train the ratio estimator → sample with MCMC → diagnose.
 
 ``run_aalr(config, run_dir)`` is what ``jaxsbi run configs/<task>_aalr.toml`` calls; every step
-is a public function the Python API exposes as well. Stages are cached in the run folder
-(simulations as npz, training as orbax checkpoints, the trained estimator), so a killed run
-started again with the same config resumes without redoing finished work.
+is a public function the Python API exposes as well. Simulations (npz, written atomically) and
+training (orbax checkpoints, which hold the best params) are cached in the run folder, so a
+killed run started again with the same config resumes there instead of simulating and training
+again; sampling and diagnostics, which take seconds, are redone. A run folder is bound to its
+config: a different config is refused (see :func:`jaxsbi.io.prepare_run_dir`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +22,7 @@ import numpy as np
 
 from jaxsbi.config import register_experiment
 from jaxsbi.diagnostics.training import loss_plot
-from jaxsbi.io import Stopwatch, machine_info, save_samples, write_json
+from jaxsbi.io import Stopwatch, machine_info, prepare_run_dir, save_samples, write_json
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
 from jaxsbi.ratio import aalr
 from jaxsbi.train import (
@@ -187,14 +190,12 @@ def train_estimator(
         sampler = _online_sampler(task)
         n_val = max(1000, train_config.batch_size * 4)
         validation = sampler(k_val, n_val)
-        num_invalid = int(n_val - float(jnp.sum(validation[2])))
-        params = estimator.init(
-            k_init,
-            validation[0],
-            jnp.where(
-                validation[2].reshape((n_val,) + (1,) * len(task.x_shape)) > 0, validation[1], 0.0
-            ),
-        )
+        valid = np.asarray(validation[2]) > 0
+        num_invalid = int((~valid).sum())
+        if valid.sum() < 2:
+            raise ValueError(f"only {int(valid.sum())} of {n_val} simulations were finite")
+        # Standardisation statistics from the valid rows only.
+        params = estimator.init(k_init, validation[0][valid], validation[1][valid])
         source = online_source(
             sampler, validation, train_config.batch_size, train_config.steps_per_epoch
         )
@@ -310,7 +311,7 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
     from jaxsbi import diagnostics
     from jaxsbi.tasks import get_task
 
-    run_dir = Path(run_dir)
+    run_dir = prepare_run_dir(config, Path(run_dir))
     task = get_task(config.task.name)
     x_obs, obs_names = _observations(task, config)
     watch = Stopwatch()
@@ -332,12 +333,15 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
                 log.info("loaded %d simulations from %s", data.theta.shape[0], sim_path)
             else:
                 data = simulate(k_sim, task, config.task.num_simulations)
+                # Write then rename, so a kill mid-write never leaves a truncated cache.
+                tmp = sim_path.with_suffix(".tmp.npz")
                 np.savez(
-                    sim_path,
+                    tmp,
                     theta=np.asarray(data.theta),
                     x=np.asarray(data.x),
                     num_invalid=data.num_invalid,
                 )
+                os.replace(tmp, sim_path)
         metrics["simulations"] = {
             "requested": config.task.num_simulations,
             "valid": int(data.theta.shape[0]),
@@ -393,7 +397,9 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
         for i, ref in enumerate(refs):
             flat = theta[i].reshape(-1, task.theta_dim)
             if ref is not None and config.diagnostics.c2st:
-                c2sts.append(float(diagnostics.c2st(ref, flat[: ref.shape[0]])))
+                # A random subset across all chains (not the first chains) of the reference's size.
+                pick = np.random.default_rng(config.seed).permutation(flat.shape[0])
+                c2sts.append(float(diagnostics.c2st(ref, flat[pick[: ref.shape[0]]])))
             else:
                 c2sts.append(None)
             if config.diagnostics.pair_plot:
@@ -419,8 +425,7 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
                 "excluded_nonfinite": cal["num_invalid"],
                 "expected_coverage": {
                     f"{lv:.2f}": float(c)
-                    for lv, c in zip(cal["levels"], cal["coverage"], strict=True)
-                    if round(lv * 20) == lv * 20
+                    for lv, c in zip(cal["levels"][::5], cal["coverage"][::5], strict=True)
                 },
                 "sbc": cal["uniformity"],
             }

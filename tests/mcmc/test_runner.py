@@ -112,3 +112,18 @@ def test_bad_inputs_are_named():
         )
     with pytest.raises(ValueError, match="num_chains"):
         SamplerConfig(num_chains=0)
+
+
+@pytest.mark.parametrize("kernel", ["nuts", "hmc", "rwmh"])
+@pytest.mark.parametrize("num_warmup", [20, 40])
+def test_short_warmups_keep_a_working_step_size(kernel, num_warmup):
+    # Regression: a dual-averaging restart aimed at 10x the step size right before a 2-4 step
+    # final buffer left acceptance near 0 for short warmups.
+    prior = normal(jnp.zeros(2), jnp.array([1.0, 100.0]))
+
+    def flat(params, theta, x):
+        return jnp.zeros(())
+
+    cfg = SamplerConfig(kernel=kernel, num_chains=50, num_samples=50, num_warmup=num_warmup)
+    post = sample_posterior(jax.random.key(0), prior, flat, None, jnp.zeros((1, 1)), cfg)
+    assert float(post.info.acceptance_rate[0]) > 0.15

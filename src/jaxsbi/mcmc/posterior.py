@@ -15,8 +15,8 @@ from jaxsbi.mcmc.runner import SamplerConfig, SamplerInfo, sample_batched
 
 __all__ = ["PosteriorSamples", "potential", "sample_posterior"]
 
-# Starting points deeper than this in unconstrained space (a prior draw at the very edge of a
-# box in float32) are pulled in; they are starting points only, never samples.
+# A prior draw exactly on the edge of a box (possible in float32) maps to ±inf in unconstrained
+# space; such starting points are moved to ±_INIT_BOUND. They are starting points, not samples.
 _INIT_BOUND = 15.0
 
 
@@ -74,7 +74,8 @@ def _compiled(prior: Prior, log_ratio_fn, config: SamplerConfig):
         else:
             auto = prior.sample(k_init, (n, config.num_chains))
         theta0 = jnp.where(use_init, init_theta, auto)
-        u0 = jnp.clip(jax.vmap(jax.vmap(prior.to_unconstrained))(theta0), -_INIT_BOUND, _INIT_BOUND)
+        u0 = jax.vmap(jax.vmap(prior.to_unconstrained))(theta0)
+        u0 = jnp.where(jnp.isfinite(u0), u0, jnp.sign(u0) * _INIT_BOUND)
         u, info = sample_batched(k_run, lambda u, x: logdensity(params, u, x), x_obs, u0, config)
         theta = jax.vmap(jax.vmap(jax.vmap(prior.from_unconstrained)))(u)
         return PosteriorSamples(theta, info)

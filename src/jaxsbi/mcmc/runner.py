@@ -82,6 +82,11 @@ class SamplerConfig:
             raise ValueError(
                 f"sampler.target_acceptance must be in (0, 1), got {self.target_acceptance}"
             )
+        if self.init == "resample" and self.num_init_candidates < self.num_chains:
+            raise ValueError(
+                f"sampler.num_init_candidates ({self.num_init_candidates}) must be >= "
+                f"sampler.num_chains ({self.num_chains}) for init = 'resample'"
+            )
         if not 0 <= self.step_size_jitter < 1:
             raise ValueError(
                 f"sampler.step_size_jitter must be in [0, 1), got {self.step_size_jitter}"
@@ -217,9 +222,11 @@ def sample_chains(
         # current step size, reset the moments.
         new_inv_mass = _regularised_variance(count, mean, m2)
         inv_mass = jnp.where(window_end, new_inv_mass, inv_mass)
-        da = jax.tree.map(
-            lambda fresh, old: jnp.where(window_end, fresh, old), da_init(step_size), da
-        )
+        # Restart centred on the current step size (mu = log eps, not Stan's log 10 eps): with
+        # short warmups only a few steps follow the last window, and a restart aimed 10x higher
+        # would leave the averaged step size far too large.
+        fresh = da_init(step_size)._replace(mu=jnp.log(step_size))
+        da = jax.tree.map(lambda f, old: jnp.where(window_end, f, old), fresh, da)
         count = jnp.where(window_end, 0.0, count)
         mean = jnp.where(window_end, 0.0, mean)
         m2 = jnp.where(window_end, 0.0, m2)

@@ -133,8 +133,8 @@ def online_source(
     """Fresh simulations at every step: ``sample_fn(key, batch_size) -> batch``.
 
     An "epoch" is ``steps_per_epoch`` steps, after which the fixed validation set is scored.
-    Non-finite simulations should be handled by ``sample_fn`` (see
-    :func:`jaxsbi.pipeline.online_sampler`, which resamples them and counts them).
+    Non-finite simulations must be handled by ``sample_fn``: the AALR pipeline returns a weight
+    per row (0 for NaN/inf x), and the estimator's loss leaves those rows out.
     """
 
     def prepare(key, data):

@@ -66,8 +66,13 @@ class TrainConfig:
     validation_repeats: int = 4
 
     def __post_init__(self):
-        for name in ("batch_size", "max_epochs", "epochs_per_call", "steps_per_epoch",
-                     "validation_repeats"):
+        for name in (
+            "batch_size",
+            "max_epochs",
+            "epochs_per_call",
+            "steps_per_epoch",
+            "validation_repeats",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
@@ -147,8 +152,10 @@ def _build_chunk(loss_fn, prepare, batch_fn, config: TrainConfig, num_batches: i
         (params, opt_state), losses = jax.lax.scan(
             body, (state.params, state.opt_state), (jnp.arange(num_batches), keys)
         )
-        # Validation with a fixed key so the curve is not noisier than the model.
-        val = loss_fn(params, jax.random.key(0), validation)
+        # Validation with fixed keys, averaged over a few draws of the loss's own randomness
+        # (e.g. AALR's permutations), so early stopping follows the model, not the noise.
+        val_keys = jax.random.split(jax.random.key(0), config.validation_repeats)
+        val = jnp.mean(jax.vmap(lambda k: loss_fn(params, k, validation))(val_keys))
         val = jnp.where(jnp.isfinite(val), val, jnp.inf)
         improved = val < state.best_val - config.min_delta
         best_params = jax.tree.map(
