@@ -19,7 +19,7 @@ def test_two_moons_config_maps_onto_dataclasses():
     assert cfg.observations.values == ((-0.6396706, 0.16234657),)
     assert cfg.sampler.kernel == "nuts"
     assert dataclasses.is_dataclass(cfg.train) and cfg.train.batch_size == 512
-    assert cfg.network.num_contrastive == 4
+    assert cfg.network.num_contrastive == 2
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,33 @@
+import json
+
+import numpy as np
+import pytest
+
+from jaxsbi.io import prepare_run_dir, save_samples
+from jaxsbi.mcmc import SamplerConfig
+
+
+def test_samples_npz_round_trip_and_arviz_when_installed(tmp_path):
+    theta = np.random.default_rng(0).normal(size=(2, 4, 10, 3)).astype(np.float32)
+    out = save_samples(tmp_path, theta, np.zeros((2, 5), np.float32), ("a", "b", "c"))
+    z = np.load(out["samples"])
+    np.testing.assert_array_equal(z["theta"], theta)
+    assert list(z["labels"]) == ["a", "b", "c"]
+    try:
+        import arviz as az
+    except ImportError:
+        assert "arviz" in out["inference_data"]
+        return
+    idata = az.from_netcdf(out["inference_data"][1])
+    np.testing.assert_allclose(idata.posterior["b"].values, theta[1, :, :, 1])
+
+
+def test_run_dir_is_bound_to_its_config(tmp_path):
+    prepare_run_dir(SamplerConfig(num_chains=4), tmp_path / "r")
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["num_chains"] == 4
+    prepare_run_dir(SamplerConfig(num_chains=4), tmp_path / "r")  # same config: fine
+    (tmp_path / "r" / "stale.npz").write_text("x")
+    with pytest.raises(FileExistsError, match="different config"):
+        prepare_run_dir(SamplerConfig(num_chains=8), tmp_path / "r")
+    prepare_run_dir(SamplerConfig(num_chains=8), tmp_path / "r", overwrite=True)
+    assert not (tmp_path / "r" / "stale.npz").exists()
