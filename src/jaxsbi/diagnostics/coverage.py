@@ -16,6 +16,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import Array
 
+from jaxsbi.diagnostics.sbc import check_truth_and_samples
+
 __all__ = ["central_interval_coverage", "expected_coverage"]
 
 _DEFAULT_NUM_LEVELS = 101
@@ -96,18 +98,7 @@ def central_interval_coverage(
     Raises:
         ValueError: if the shapes do not match.
     """
-    if jnp.ndim(theta_true) != 2 or jnp.ndim(samples) != 3:
-        raise ValueError(
-            "theta_true must be (num_observations, theta_dim) and samples "
-            "(num_observations, num_samples, theta_dim); got shapes "
-            f"{jnp.shape(theta_true)} and {jnp.shape(samples)}"
-        )
-    n, d = jnp.shape(theta_true)
-    if jnp.shape(samples)[0] != n or jnp.shape(samples)[2] != d:
-        raise ValueError(
-            f"samples of shape {jnp.shape(samples)} do not match theta_true of shape "
-            f"{(n, d)}: expected ({n}, num_samples, {d})"
-        )
+    check_truth_and_samples(theta_true, samples)
     levels = _levels(levels)
     lo = jnp.quantile(samples, (1.0 - levels) / 2.0, axis=1)  # (num_levels, n, d)
     hi = jnp.quantile(samples, (1.0 + levels) / 2.0, axis=1)

@@ -16,6 +16,22 @@ from jax import numpy as jnp
 __all__ = ["sbc_ranks", "sbc_uniformity"]
 
 
+def check_truth_and_samples(theta_true, samples) -> None:
+    """Raise ValueError unless theta_true is (n, d) and samples is (n, num_samples, d)."""
+    if jnp.ndim(theta_true) != 2 or jnp.ndim(samples) != 3:
+        raise ValueError(
+            "theta_true must be (num_observations, theta_dim) and samples "
+            "(num_observations, num_samples, theta_dim); got shapes "
+            f"{jnp.shape(theta_true)} and {jnp.shape(samples)}"
+        )
+    n, d = jnp.shape(theta_true)
+    if jnp.shape(samples)[0] != n or jnp.shape(samples)[2] != d:
+        raise ValueError(
+            f"samples of shape {jnp.shape(samples)} do not match theta_true of shape "
+            f"{(n, d)}: expected ({n}, num_samples, {d})"
+        )
+
+
 def sbc_ranks(theta_true: Array, samples: Array) -> Array:
     """Rank of each true parameter among its posterior samples, per dimension.
 
@@ -38,18 +54,7 @@ def sbc_ranks(theta_true: Array, samples: Array) -> Array:
         >>> sbc_ranks(jnp.zeros((1, 1)), jnp.array([[[-1.0], [2.0], [-3.0]]])).tolist()
         [[2]]
     """
-    if jnp.ndim(theta_true) != 2 or jnp.ndim(samples) != 3:
-        raise ValueError(
-            "theta_true must be (num_observations, theta_dim) and samples "
-            "(num_observations, num_samples, theta_dim); got shapes "
-            f"{jnp.shape(theta_true)} and {jnp.shape(samples)}"
-        )
-    n, d = jnp.shape(theta_true)
-    if jnp.shape(samples)[0] != n or jnp.shape(samples)[2] != d:
-        raise ValueError(
-            f"samples of shape {jnp.shape(samples)} do not match theta_true of shape "
-            f"{(n, d)}: expected ({n}, num_samples, {d})"
-        )
+    check_truth_and_samples(theta_true, samples)
     below = jnp.asarray(samples) < jnp.asarray(theta_true)[:, None, :]
     return jnp.sum(below, axis=1, dtype=jnp.int32)
 
