@@ -199,12 +199,20 @@ def sample_chains(
         keys = jax.random.split(k_step, num_chains)
         return jax.vmap(lambda k, s: step(k, s, logdensity_fn, eps, inv_mass))(keys, states)
 
-    def warmup_step(carry, xs):
-        states, da, inv_mass, count, mean, m2 = carry
-        key, (stage, window_end) = xs
-        step_size = jnp.exp(da.log_step_size)
-        states, acc, _, _ = multi_step(key, states, step_size, inv_mass)
-        da = da_update(da, jnp.mean(jnp.where(jnp.isfinite(acc), acc, 0.0)))
+    num_warmup, thin, num_kept = config.num_warmup, config.thinning, config.num_samples
+    total = num_warmup + num_kept * thin
+
+    def transition(carry, xs):
+        # Warmup and sampling share this one body (one copy of the kernel in the compiled
+        # program, which halves NUTS's compile time): adaptation is masked off after warmup,
+        # and each kept draw is written into a preallocated buffer in place.
+        states, da, inv_mass, count, mean, m2, buf, acc_sum, div_sum, n_sum = carry
+        i, key, stage, window_end = xs
+        warm = i < num_warmup
+        step_size = jnp.where(warm, jnp.exp(da.log_step_size), da_final(da))
+        states, acc, div, nsteps = multi_step(key, states, step_size, inv_mass)
+        mean_acc = jnp.mean(jnp.where(jnp.isfinite(acc), acc, 0.0))
+        da = jax.tree.map(lambda new, old: jnp.where(warm, new, old), da_update(da, mean_acc), da)
         # Slow windows (stage 1): pool every chain's position into running moments.
         in_slow = stage == 1
         pos = states.position
@@ -230,9 +238,20 @@ def sample_chains(
         count = jnp.where(window_end, 0.0, count)
         mean = jnp.where(window_end, 0.0, mean)
         m2 = jnp.where(window_end, 0.0, m2)
-        return (states, da, inv_mass, count, mean, m2), None
+        # Sampling: every post-warmup step writes slot (i - W) // thinning, so the last write to
+        # a slot is its thinned draw; warmup steps write slot 0, overwritten later.
+        after = i - num_warmup
+        kept = (after >= 0) & (after % thin == thin - 1)
+        slot = jnp.clip(after // thin, 0, num_kept - 1)
+        buf = jax.lax.dynamic_update_index_in_dim(buf, pos, slot, 0)
+        acc_sum = acc_sum + jnp.where(kept, mean_acc, 0.0)
+        div_sum = div_sum + jnp.where(after >= 0, jnp.sum(div), 0)
+        n_sum = n_sum + jnp.where(kept, jnp.mean(nsteps.astype(jnp.float32)), 0.0)
+        return (states, da, inv_mass, count, mean, m2, buf, acc_sum, div_sum, n_sum), None
 
-    k_warm, k_sample = jax.random.split(key)
+    # Stages after warmup: -1 (no adaptation); no window ends.
+    stages = jnp.concatenate([schedule[:, 0], jnp.full((total - num_warmup,), -1, jnp.int32)])
+    ends = jnp.concatenate([schedule[:, 1], jnp.zeros((total - num_warmup,), jnp.int32)])
     carry = (
         states,
         da_init(initial_step),
@@ -240,30 +259,21 @@ def sample_chains(
         jnp.asarray(0.0),
         jnp.zeros(dim, initial_positions.dtype),
         jnp.zeros(dim, initial_positions.dtype),
+        jnp.zeros((num_kept, num_chains, dim), initial_positions.dtype),
+        jnp.asarray(0.0),
+        jnp.asarray(0, jnp.int32),
+        jnp.asarray(0.0),
     )
-    warm_keys = jax.random.split(k_warm, config.num_warmup)
-    (states, da, inv_mass, *_), _ = jax.lax.scan(
-        warmup_step, carry, (warm_keys, (schedule[:, 0], schedule[:, 1].astype(bool)))
-    )
-    step_size = da_final(da)
-
-    def sample_step(states, key):
-        def one(states, k):
-            states, acc, div, n = multi_step(k, states, step_size, inv_mass)
-            return states, (acc, div, n)
-
-        states, (acc, div, n) = jax.lax.scan(one, states, jax.random.split(key, config.thinning))
-        return states, (states.position, acc[-1], jnp.sum(div, axis=0), n[-1])
-
-    _, (positions, acc, div, nsteps) = jax.lax.scan(
-        sample_step, states, jax.random.split(k_sample, config.num_samples)
+    xs = (jnp.arange(total), jax.random.split(key, total), stages, ends.astype(bool))
+    (_, da, inv_mass, _, _, _, positions, acc_sum, div_sum, n_sum), _ = jax.lax.scan(
+        transition, carry, xs
     )
     info = SamplerInfo(
-        step_size,
+        da_final(da),
         inv_mass,
-        jnp.mean(acc),
-        jnp.sum(div),
-        jnp.mean(nsteps.astype(jnp.float32)),
+        acc_sum / num_kept,
+        div_sum,
+        n_sum / num_kept,
     )
     return jnp.swapaxes(positions, 0, 1), info
 
