@@ -44,14 +44,16 @@ def potential(
 
 
 def _resample_init(key, prior: Prior, log_ratio_fn, params, x, config: SamplerConfig):
-    # sbi's "resample" initialisation: prior draws weighted by exp(log r), drawn without
-    # replacement (Gumbel top-k), so chains start spread over the posterior's modes.
-    k_cand, k_gumbel = jax.random.split(key)
+    # sbi's "resample" initialisation (sampling-importance-resampling): prior draws weighted by
+    # exp(log r), each chain's start drawn independently in proportion to the weights (with
+    # replacement), so the chains are spread over the posterior's modes in proportion to their
+    # mass. (Drawing without replacement from one pool would flatten the weights and put too
+    # many chains in light modes, which chains that never cross between modes then keep.)
+    k_cand, k_pick = jax.random.split(key)
     candidates = prior.sample(k_cand, (config.num_init_candidates,))
     logw = jax.vmap(lambda t: log_ratio_fn(params, t, x))(candidates)
     logw = jnp.where(jnp.isfinite(logw), logw, -jnp.inf)
-    scores = logw + jax.random.gumbel(k_gumbel, logw.shape)
-    _, idx = jax.lax.top_k(scores, config.num_chains)
+    idx = jax.random.categorical(k_pick, logw, shape=(config.num_chains,))
     return candidates[idx]
 
 

@@ -165,6 +165,127 @@ def _regularised_variance(count, mean, m2):
     return (count / (count + 5.0)) * var + 1e-3 * (5.0 / (count + 5.0))
 
 
+def _run(
+    obs_keys: Array,
+    logdensity_fn: Callable[[Array, Array], Array],
+    x_obs: Array,
+    initial_positions: Array,
+    config: SamplerConfig,
+) -> tuple[Array, SamplerInfo]:
+    """Adapt and sample ``num_chains`` chains for each of ``num_obs`` observations.
+
+    The observation axis is handled explicitly rather than by ``vmap`` over the whole run: only
+    the kernel step is ``vmap``ped (over observations × chains, flattened), so the scan and the
+    kernel's while loops are batched once, which keeps tracing and compiling fast. Every
+    observation's randomness comes from its own key in ``obs_keys``, and its adaptation sees only
+    its own chains, so observation i's draws do not depend on the other observations.
+    """
+    init_fn, step = _kernel(config)
+    num_obs, num_chains, dim = initial_positions.shape
+    dtype = initial_positions.dtype
+    rows = num_obs * num_chains
+    target = config.acceptance_target
+    da_init, da_update, da_final = dual_averaging_adaptation(target)
+    da_init, da_update, da_final = jax.vmap(da_init), jax.vmap(da_update), jax.vmap(da_final)
+    initial_step = 2.38 / jnp.sqrt(dim) if config.kernel == "rwmh" else 0.5
+    schedule = jnp.asarray(build_schedule(config.num_warmup), dtype=jnp.int32)
+    num_warmup, thin, num_kept = config.num_warmup, config.thinning, config.num_samples
+    total = num_warmup + num_kept * thin
+    jitter = config.step_size_jitter if config.kernel != "rwmh" else 0.0
+
+    # One x per row (chain); the chains of observation i are rows i*C .. (i+1)*C - 1.
+    x_rows = jnp.repeat(x_obs, num_chains, axis=0)
+
+    def per_row(v):
+        return jnp.repeat(v, num_chains, axis=0)
+
+    states = jax.vmap(lambda p, x: init_fn(p, lambda u: logdensity_fn(u, x)))(
+        initial_positions.reshape(rows, dim), x_rows
+    )
+
+    def kernel_step(keys, states, step_size, inv_mass):
+        # keys (num_obs,): each observation's key for this transition.
+        k_jit, k_chains = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+        eps = jax.vmap(lambda k, e: _jittered(k, e, jitter))(k_jit, step_size)
+        chain_keys = jax.vmap(lambda k: jax.random.split(k, num_chains))(k_chains)
+        return jax.vmap(
+            lambda k, s, x, e, m: step(k, s, lambda u: logdensity_fn(u, x), e, m)
+        )(chain_keys.reshape(rows), states, x_rows, per_row(eps), per_row(inv_mass))
+
+    def transition(carry, xs):
+        # Warmup and sampling share this one body (one copy of the kernel in the compiled
+        # program): adaptation is masked off after warmup, and each kept draw is written into a
+        # preallocated buffer in place.
+        states, da, inv_mass, count, mean, m2, buf, acc_sum, div_sum, n_sum = carry
+        i, keys, stage, window_end = xs
+        warm = i < num_warmup
+        step_size = jnp.where(warm, jnp.exp(da.log_step_size), da_final(da))
+        states, acc, div, nsteps = kernel_step(keys, states, step_size, inv_mass)
+        acc = jnp.where(jnp.isfinite(acc), acc, 0.0).reshape(num_obs, num_chains)
+        mean_acc = jnp.mean(acc, axis=1)
+        da = jax.tree.map(lambda new, old: jnp.where(warm, new, old), da_update(da, mean_acc), da)
+        # Slow windows (stage 1): pool every chain's position into running moments, per
+        # observation.
+        in_slow = stage == 1
+        pos = states.position.reshape(num_obs, num_chains, dim)
+        n_new = count + jnp.where(in_slow, num_chains, 0)
+        batch_mean = jnp.mean(pos, axis=1)
+        batch_m2 = jnp.sum((pos - batch_mean[:, None, :]) ** 2, axis=1)
+        delta = batch_mean - mean
+        safe_n = jnp.maximum(n_new, 1.0)
+        mean = jnp.where(in_slow, mean + delta * num_chains / safe_n, mean)
+        m2 = jnp.where(in_slow, m2 + batch_m2 + delta**2 * count * num_chains / safe_n, m2)
+        count = n_new
+        # At the end of each slow window: new metric, restart step-size adaptation near the
+        # current step size, reset the moments.
+        inv_mass = jnp.where(window_end, _regularised_variance(count, mean, m2), inv_mass)
+        # Restart centred on the current step size (mu = log eps, not Stan's log 10 eps): with
+        # short warmups only a few steps follow the last window, and a restart aimed 10x higher
+        # would leave the averaged step size far too large.
+        fresh = da_init(step_size)._replace(mu=jnp.log(step_size))
+        da = jax.tree.map(lambda f, old: jnp.where(window_end, f, old), fresh, da)
+        count = jnp.where(window_end, 0.0, count)
+        mean = jnp.where(window_end, 0.0, mean)
+        m2 = jnp.where(window_end, 0.0, m2)
+        # Sampling: every post-warmup step writes slot (i - W) // thinning, so the last write to
+        # a slot is its thinned draw; warmup steps write slot 0, overwritten later.
+        after = i - num_warmup
+        kept = (after >= 0) & (after % thin == thin - 1)
+        slot = jnp.clip(after // thin, 0, num_kept - 1)
+        buf = jax.lax.dynamic_update_index_in_dim(buf, pos, slot, 0)
+        acc_sum = acc_sum + jnp.where(kept, mean_acc, 0.0)
+        div_sum = div_sum + jnp.where(
+            after >= 0, jnp.sum(div.reshape(num_obs, num_chains), axis=1), 0
+        )
+        mean_steps = jnp.mean(nsteps.astype(jnp.float32).reshape(num_obs, num_chains), axis=1)
+        n_sum = n_sum + jnp.where(kept, mean_steps, 0.0)
+        return (states, da, inv_mass, count, mean, m2, buf, acc_sum, div_sum, n_sum), None
+
+    # Stages after warmup: -1 (no adaptation); no window ends.
+    stages = jnp.concatenate([schedule[:, 0], jnp.full((total - num_warmup,), -1, jnp.int32)])
+    ends = jnp.concatenate([schedule[:, 1], jnp.zeros((total - num_warmup,), jnp.int32)])
+    step_keys = jnp.moveaxis(jax.vmap(lambda k: jax.random.split(k, total))(obs_keys), 1, 0)
+    zeros = jnp.zeros((num_obs, dim), dtype)
+    carry = (
+        states,
+        da_init(jnp.full((num_obs,), initial_step, dtype)),
+        jnp.ones((num_obs, dim), dtype),
+        jnp.asarray(0.0),
+        zeros,
+        zeros,
+        jnp.zeros((num_kept, num_obs, num_chains, dim), dtype),
+        jnp.zeros((num_obs,), jnp.float32),
+        jnp.zeros((num_obs,), jnp.int32),
+        jnp.zeros((num_obs,), jnp.float32),
+    )
+    xs = (jnp.arange(total), step_keys, stages, ends.astype(bool))
+    (_, da, inv_mass, _, _, _, positions, acc_sum, div_sum, n_sum), _ = jax.lax.scan(
+        transition, carry, xs
+    )
+    info = SamplerInfo(da_final(da), inv_mass, acc_sum / num_kept, div_sum, n_sum / num_kept)
+    return jnp.moveaxis(positions, 0, 2), info
+
+
 def sample_chains(
     key: Array,
     logdensity_fn: Callable[[Array], Array],
@@ -183,99 +304,14 @@ def sample_chains(
         ``(positions, info)`` with positions of shape ``(num_chains, num_samples, d)`` in the
         unconstrained space.
     """
-    init_fn, step = _kernel(config)
-    num_chains, dim = initial_positions.shape
-    target = config.acceptance_target
-    da_init, da_update, da_final = dual_averaging_adaptation(target)
-    initial_step = 2.38 / jnp.sqrt(dim) if config.kernel == "rwmh" else jnp.asarray(0.5)
-    schedule = jnp.asarray(build_schedule(config.num_warmup), dtype=jnp.int32)
-    states = jax.vmap(lambda p: init_fn(p, logdensity_fn))(initial_positions)
-
-    def multi_step(key, states, step_size, inv_mass):
-        k_jit, k_step = jax.random.split(key)
-        eps = _jittered(
-            k_jit, step_size, config.step_size_jitter if config.kernel != "rwmh" else 0.0
-        )
-        keys = jax.random.split(k_step, num_chains)
-        return jax.vmap(lambda k, s: step(k, s, logdensity_fn, eps, inv_mass))(keys, states)
-
-    num_warmup, thin, num_kept = config.num_warmup, config.thinning, config.num_samples
-    total = num_warmup + num_kept * thin
-
-    def transition(carry, xs):
-        # Warmup and sampling share this one body (one copy of the kernel in the compiled
-        # program, which halves NUTS's compile time): adaptation is masked off after warmup,
-        # and each kept draw is written into a preallocated buffer in place.
-        states, da, inv_mass, count, mean, m2, buf, acc_sum, div_sum, n_sum = carry
-        i, key, stage, window_end = xs
-        warm = i < num_warmup
-        step_size = jnp.where(warm, jnp.exp(da.log_step_size), da_final(da))
-        states, acc, div, nsteps = multi_step(key, states, step_size, inv_mass)
-        mean_acc = jnp.mean(jnp.where(jnp.isfinite(acc), acc, 0.0))
-        da = jax.tree.map(lambda new, old: jnp.where(warm, new, old), da_update(da, mean_acc), da)
-        # Slow windows (stage 1): pool every chain's position into running moments.
-        in_slow = stage == 1
-        pos = states.position
-        n_new = count + jnp.where(in_slow, num_chains, 0)
-        batch_mean = jnp.mean(pos, axis=0)
-        batch_m2 = jnp.sum((pos - batch_mean[None, :]) ** 2, axis=0)
-        delta = batch_mean - mean
-        safe_n = jnp.maximum(n_new, 1.0)
-        mean_upd = mean + delta * num_chains / safe_n
-        m2_upd = m2 + batch_m2 + delta**2 * count * num_chains / safe_n
-        mean = jnp.where(in_slow, mean_upd, mean)
-        m2 = jnp.where(in_slow, m2_upd, m2)
-        count = n_new
-        # At the end of each slow window: new metric, restart step-size adaptation near the
-        # current step size, reset the moments.
-        new_inv_mass = _regularised_variance(count, mean, m2)
-        inv_mass = jnp.where(window_end, new_inv_mass, inv_mass)
-        # Restart centred on the current step size (mu = log eps, not Stan's log 10 eps): with
-        # short warmups only a few steps follow the last window, and a restart aimed 10x higher
-        # would leave the averaged step size far too large.
-        fresh = da_init(step_size)._replace(mu=jnp.log(step_size))
-        da = jax.tree.map(lambda f, old: jnp.where(window_end, f, old), fresh, da)
-        count = jnp.where(window_end, 0.0, count)
-        mean = jnp.where(window_end, 0.0, mean)
-        m2 = jnp.where(window_end, 0.0, m2)
-        # Sampling: every post-warmup step writes slot (i - W) // thinning, so the last write to
-        # a slot is its thinned draw; warmup steps write slot 0, overwritten later.
-        after = i - num_warmup
-        kept = (after >= 0) & (after % thin == thin - 1)
-        slot = jnp.clip(after // thin, 0, num_kept - 1)
-        buf = jax.lax.dynamic_update_index_in_dim(buf, pos, slot, 0)
-        acc_sum = acc_sum + jnp.where(kept, mean_acc, 0.0)
-        div_sum = div_sum + jnp.where(after >= 0, jnp.sum(div), 0)
-        n_sum = n_sum + jnp.where(kept, jnp.mean(nsteps.astype(jnp.float32)), 0.0)
-        return (states, da, inv_mass, count, mean, m2, buf, acc_sum, div_sum, n_sum), None
-
-    # Stages after warmup: -1 (no adaptation); no window ends.
-    stages = jnp.concatenate([schedule[:, 0], jnp.full((total - num_warmup,), -1, jnp.int32)])
-    ends = jnp.concatenate([schedule[:, 1], jnp.zeros((total - num_warmup,), jnp.int32)])
-    carry = (
-        states,
-        da_init(initial_step),
-        jnp.ones(dim, initial_positions.dtype),
-        jnp.asarray(0.0),
-        jnp.zeros(dim, initial_positions.dtype),
-        jnp.zeros(dim, initial_positions.dtype),
-        jnp.zeros((num_kept, num_chains, dim), initial_positions.dtype),
-        jnp.asarray(0.0),
-        jnp.asarray(0, jnp.int32),
-        jnp.asarray(0.0),
+    positions, info = _run(
+        key[None],
+        lambda u, x: logdensity_fn(u),
+        jnp.zeros((1, 0), initial_positions.dtype),
+        initial_positions[None],
+        config,
     )
-    xs = (jnp.arange(total), jax.random.split(key, total), stages, ends.astype(bool))
-    (_, da, inv_mass, _, _, _, positions, acc_sum, div_sum, n_sum), _ = jax.lax.scan(
-        transition, carry, xs
-    )
-    info = SamplerInfo(
-        da_final(da),
-        inv_mass,
-        acc_sum / num_kept,
-        div_sum,
-        n_sum / num_kept,
-    )
-    return jnp.swapaxes(positions, 0, 1), info
+    return positions[0], jax.tree.map(lambda a: a[0], info)
 
 
 def sample_batched(
@@ -299,8 +335,4 @@ def sample_batched(
         whose fields have a leading observation axis.
     """
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(x_obs.shape[0]))
-
-    def one(k, x, init):
-        return sample_chains(k, lambda u: logdensity_fn(u, x), init, config)
-
-    return jax.vmap(one)(keys, x_obs, initial_positions)
+    return _run(keys, logdensity_fn, x_obs, initial_positions, config)
