@@ -111,8 +111,9 @@ def aalr(
         embedding: optional flax module applied to the standardised x (e.g. a CNN for
             images); its output is flattened and concatenated with the standardised θ.
         ensemble_size: number of independently initialised classifiers, combined in log space.
-        num_contrastive: independent permutations of θ per batch (more marginal pairs per
-            joint pair, at the cost of more classifier evaluations).
+        num_contrastive: marginal pairs per joint pair: θ rolled within the batch by this many
+            distinct shifts (more marginal pairs per step, at the cost of more classifier
+            evaluations).
 
     Returns:
         A :class:`RatioEstimator`.
@@ -160,6 +161,8 @@ def aalr(
         # for invalid online simulations, whose x is also zeroed so NaN cannot leak in).
         theta, x = batch[0], batch[1]
         n = theta.shape[0]
+        if n < 2:
+            raise ValueError(f"AALR's loss needs at least 2 rows per batch, got {n}")
         w = batch[2] if len(batch) > 2 else jnp.ones((n,), theta.dtype)
         if len(batch) > 2:
             x = jnp.where(w.reshape((n,) + (1,) * (x.ndim - 1)) > 0, x, 0.0)
@@ -169,11 +172,17 @@ def aalr(
         def member(p, k):
             ex = module.apply(p, zx, 1, method=_Classifier.embed)
             f_joint = module.apply(p, zt, ex, method=_Classifier.head)
-            perms = jax.vmap(lambda kk: jax.random.permutation(kk, n))(
-                jax.random.split(k, num_contrastive)
-            )
-            f_marg = jax.vmap(lambda perm: module.apply(p, zt[perm], ex, method=_Classifier.head))(
-                perms
+            # Marginal pairs (θ_{(i+s) mod n}, x_i): θ rolled by distinct random shifts
+            # s in 1..n-1 (one uniform offset, the others spread evenly from it). The batch is
+            # already a random subset in random order, so each row is paired with a random
+            # other row; unlike a random permutation, a roll has no fixed points (no joint pair
+            # is ever labelled marginal) and costs no sort.
+            spread = max((n - 1) // num_contrastive, 1)
+            s0 = jax.random.randint(k, (), 0, n - 1)
+            shifts = 1 + (s0 + spread * jnp.arange(num_contrastive)) % (n - 1)
+            idx = (jnp.arange(n)[None, :] + shifts[:, None]) % n
+            f_marg = jax.vmap(lambda ix: module.apply(p, zt[ix], ex, method=_Classifier.head))(
+                idx
             )
             joint = jnp.sum(w * jax.nn.softplus(-f_joint)) / wsum
             marg = jnp.sum(w[None, :] * jax.nn.softplus(f_marg)) / (wsum * num_contrastive)
