@@ -41,6 +41,48 @@ def _run(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    import dataclasses
+
+    from jaxsbi.bench import BenchConfig, run_bench
+    from jaxsbi.config import ConfigError, load_config
+    from jaxsbi.io import prepare_run_dir
+
+    try:
+        config = load_config(args.config) if args.config else BenchConfig()
+        if not isinstance(config, BenchConfig):
+            raise ConfigError(f"{args.config}: not a bench config (experiment = \"bench\")")
+        changes = {
+            name: tuple(getattr(args, name))
+            for name in ("tasks", "budgets", "observations", "seeds")
+            if getattr(args, name)
+        }
+        config = dataclasses.replace(config, **changes)
+        if args.quick:
+            config = config.quick_grid()
+    except (ConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.output or ("runs/bench_quick" if args.quick else "runs/bench"))
+    try:
+        out = prepare_run_dir(config, out, overwrite=args.overwrite)
+    except FileExistsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"jaxsbi bench: {len(config.tasks)} tasks x {len(config.budgets)} budgets x "
+          f"{len(config.seeds)} seeds, observations {list(config.observations)} -> {out}",
+          flush=True)
+    t0 = time.perf_counter()
+    try:
+        run_bench(config, out)
+    except (ValueError, ModuleNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"jaxsbi bench: done in {time.perf_counter() - t0:.1f} s")
+    print((out / "results.md").read_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxsbi", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +94,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="replace a run folder written by a different config",
     )
+    bench = sub.add_parser(
+        "bench",
+        help="the sbibm benchmark grid (tasks x budgets x observations x seeds); resumable",
+    )
+    bench.add_argument("config", nargs="?", help="a bench config (default: built-in grid)")
+    bench.add_argument("--quick", action="store_true", help="the config's quick subset")
+    bench.add_argument("--tasks", nargs="+", help="override the grid's tasks")
+    bench.add_argument("--budgets", nargs="+", type=int, help="override the budgets")
+    bench.add_argument("--observations", nargs="+", type=int, help="sbibm observations 1..10")
+    bench.add_argument("--seeds", nargs="+", type=int, help="override the seeds")
+    bench.add_argument("--output", help="output folder (default runs/bench[_quick])")
+    bench.add_argument("--overwrite", action="store_true",
+                       help="reuse an output folder written by a different grid")
     args = parser.parse_args(argv)
     # Our own progress at INFO; checkpoint libraries (orbax via absl) only when they warn.
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -59,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("absl").setLevel(logging.WARNING)
     if args.command == "run":
         return _run(args)
+    if args.command == "bench":
+        return _bench(args)
     return 2  # pragma: no cover
 
 

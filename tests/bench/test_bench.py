@@ -1,0 +1,113 @@
+"""The benchmark runner: grid config, summary table against the published numbers, resume."""
+
+import csv
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from jaxsbi import bench
+from jaxsbi.bench import PUBLISHED, BenchConfig, run_bench, summarise
+from jaxsbi.config import ConfigError, from_dict
+
+
+def _row(task, budget, c2sts, seed=0):
+    return {
+        "task": task,
+        "budget": budget,
+        "seed": seed,
+        "c2st": {str(i + 1): c for i, c in enumerate(c2sts)},
+        "timings_s": {"simulate": 1.0, "train": 10.0, "sample": 2.0, "metric": 5.0},
+    }
+
+
+def test_summary_table_gaps_and_targets(tmp_path):
+    results = [
+        _row("two_moons", 10_000, [0.55, 0.57, 0.59]),
+        _row("slcp", 10_000, [0.96, 0.98]),
+    ]
+    out = summarise(results, tmp_path)
+    tm = out["table"]["two_moons/10000"]
+    assert tm["c2st_mean"] == pytest.approx(0.57)
+    assert tm["c2st_sd"] == pytest.approx(np.std([0.55, 0.57, 0.59], ddof=1))
+    assert tm["nre"] == PUBLISHED["two_moons"]["NRE"][10_000] == 0.761
+    assert tm["meets_nre"] is True
+    assert out["table"]["slcp/10000"]["meets_nre"] is False  # 0.97 > 0.947
+    md = (tmp_path / "results.md").read_text()
+    assert "| two_moons | 10,000 | 0.570 ± 0.020 | 3 | 0.761 | -0.191 | 0.606 | -0.036 | yes |" in md
+    assert "**no**" in md
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 5 and rows[0]["task"] == "two_moons"
+    assert (tmp_path / "c2st_vs_budget.png").stat().st_size > 10_000
+
+
+def test_published_table_is_complete():
+    assert set(PUBLISHED) == set(bench.SBIBM_TASKS)
+    for task, algos in PUBLISHED.items():
+        for algo in ("NRE", "NPE"):
+            assert sorted(algos[algo]) == [1_000, 10_000, 100_000], (task, algo)
+            assert all(0.5 <= v <= 1.0 for v in algos[algo].values())
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"overrides.slcp.network.hiden"):
+        from_dict(BenchConfig, {"overrides": {"slcp": {"network": {"hiden": [64]}}}})
+    with pytest.raises(ConfigError, match=r"overrides.slcp.netwrk"):
+        from_dict(BenchConfig, {"overrides": {"slcp": {"netwrk": {}}}})
+    with pytest.raises(ConfigError, match=r"observations must be sbibm numbers 1..10"):
+        from_dict(BenchConfig, {"observations": [0, 11]})
+    with pytest.raises(ConfigError, match=r"unknown config key"):
+        from_dict(BenchConfig, {"task": ["two_moons"]})
+
+
+def test_overrides_merge_into_defaults():
+    cfg = from_dict(BenchConfig, {"overrides": {"slcp": {"train": {"max_epochs": 400}}}})
+    net, train, sampler = cfg.task_settings("slcp")
+    assert train.max_epochs == 400
+    assert train.learning_rate == cfg.train.learning_rate  # untouched keys keep the default
+    assert cfg.task_settings("two_moons")[1].max_epochs == cfg.train.max_epochs
+    # Equal optimiser steps across budgets: epochs scale with reference_budget / budget.
+    assert bench._train_config(cfg.train, 100_000, cfg).max_epochs == 20
+    assert bench._train_config(cfg.train, 1_000, cfg).max_epochs == 2000
+
+
+def test_grid_runs_and_resumes(tmp_path, monkeypatch):
+    if importlib.util.find_spec("sbibm") is None:
+        pytest.skip("sbibm's data not installed (pip install --no-deps sbibm==1.1.0)")
+    cfg = from_dict(
+        BenchConfig,
+        {
+            "tasks": ["two_moons"],
+            "budgets": [500],
+            "observations": [1, 2],
+            "reference_budget": 500,
+            "min_epochs": 2,
+            "c2st": False,
+            "train": {"max_epochs": 3, "patience": 3, "batch_size": 128, "epochs_per_call": 3},
+            "sampler": {"kernel": "hmc", "num_chains": 4, "num_samples": 5, "num_warmup": 10,
+                        "num_init_candidates": 50},
+        },
+    )
+    run_bench(cfg, tmp_path)
+    cell = tmp_path / "cells" / "two_moons_500_seed0"
+    row = json.loads((cell / "cell.json").read_text())
+    assert row["epochs"] == 3 and set(row["timings_s"]) == {"simulate", "train", "sample", "metric"}
+    theta = np.load(cell / "samples.npz")["theta"]
+    assert theta.shape == (2, 20, 2) and np.all(np.isfinite(theta))
+
+    # A second run finds the finished cell and does not run it again.
+    def fail(*a, **k):
+        raise AssertionError("finished cell was run again")
+
+    monkeypatch.setattr(bench, "run_cell", fail)
+    out = run_bench(cfg, tmp_path)
+    assert out["cells"] == 1
+    assert "| two_moons | 500 |" in (tmp_path / "results.md").read_text()
+
+
+def test_unknown_task_is_refused(tmp_path):
+    cfg = BenchConfig(tasks=("two_moon",))
+    with pytest.raises(ValueError, match="unknown task"):
+        run_bench(cfg, tmp_path)
