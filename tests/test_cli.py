@@ -50,6 +50,7 @@ def test_run_writes_a_complete_run_folder_and_resumes(tmp_path, capsys):
         "pair_plot_config_2.png",
         "coverage.png",
         "sbc.png",
+        "roc.png",
     ):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
@@ -64,6 +65,8 @@ def test_run_writes_a_complete_run_folder_and_resumes(tmp_path, capsys):
         assert metrics["timings_s"][key] >= 0
     assert metrics["machine"]["cpu_count"] >= 1
     assert metrics["training"]["resumed_from_epoch"] == 0
+    # A few epochs of training: the ROC ratio check must flag the ratio as not yet right.
+    assert metrics["roc"]["auc"] > 0.7
     first = z["theta"]
     # Same command again: simulations reloaded, training resumed at its last checkpoint (the
     # end), and the same seed gives the same samples.

@@ -106,6 +106,10 @@ class DiagnosticsConfig:
             amortized posterior (0 disables).
         calibration_chains / calibration_samples: MCMC per calibration observation (HMC).
         pair_plot: write ``pair_plot.png``.
+        roc: the AALR paper's ratio check: a classifier tells x ~ p(x|θ) from x ~ p(x) weighted
+            by the learned r(x|θ), amortised over the prior; ROC AUC ≈ 0.5 when the ratio is
+            right (``roc.png``, ``metrics["roc"]``).
+        roc_samples: simulations per class for the ROC check.
     """
 
     reference: Literal["analytic", "sbibm", "none"] = "analytic"
@@ -115,6 +119,8 @@ class DiagnosticsConfig:
     calibration_chains: int = 10
     calibration_samples: int = 50
     pair_plot: bool = True
+    roc: bool = True
+    roc_samples: int = 4000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -428,6 +434,22 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
                     for lv, c in zip(cal["levels"][::5], cal["coverage"][::5], strict=True)
                 },
                 "sbc": cal["uniformity"],
+            }
+        if config.diagnostics.roc:
+            roc = diagnostics.ratio_roc_check(
+                jax.random.fold_in(key, 7),
+                task.prior,
+                task.simulate,
+                estimator.log_ratio,
+                params,
+                num_samples=config.diagnostics.roc_samples,
+            )
+            diagnostics.roc_plot(roc, run_dir / "roc.png")
+            metrics["roc"] = {
+                "auc": float(roc.auc),
+                "effective_sample_size": float(roc.effective_sample_size),
+                "num_test": int(roc.num_test),
+                "excluded_nonfinite": int(roc.num_dropped),
             }
     metrics["timings_s"] = dict(watch.times)
     write_json(run_dir / "metrics.json", metrics)
