@@ -99,7 +99,10 @@ class DiagnosticsConfig:
 
     Attributes:
         reference: "analytic" (the task's exact posterior sampler), "sbibm" (sbibm's published
-            reference samples; needs the observation numbers in ``observations.sbibm``), "none".
+            reference samples; needs the observation numbers in ``observations.sbibm``), "file"
+            (an ``.npz`` with ``theta`` samples for the observation ``x_obs``, e.g. rejection ABC
+            or exact-likelihood MCMC; ``reference_file``), "none".
+        reference_file: the ``.npz`` for ``reference = "file"``.
         num_reference: reference samples per observation for C2ST.
         c2st: compute C2ST against the reference.
         calibration_observations: simulated observations for expected coverage / SBC of the
@@ -112,7 +115,8 @@ class DiagnosticsConfig:
         roc_samples: simulations per class for the ROC check.
     """
 
-    reference: Literal["analytic", "sbibm", "none"] = "analytic"
+    reference: Literal["analytic", "sbibm", "file", "none"] = "analytic"
+    reference_file: str = ""
     num_reference: int = 10_000
     c2st: bool = True
     calibration_observations: int = 200
@@ -121,6 +125,10 @@ class DiagnosticsConfig:
     pair_plot: bool = True
     roc: bool = True
     roc_samples: int = 4000
+
+    def __post_init__(self):
+        if self.reference == "file" and not self.reference_file:
+            raise ValueError("diagnostics.reference = 'file' needs diagnostics.reference_file")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,6 +262,22 @@ def _references(key, task, config: AALRConfig, x_obs, names) -> list[np.ndarray 
     n = config.diagnostics.num_reference
     if kind == "none":
         return [None] * len(names)
+    if kind == "file":
+        path = Path(config.diagnostics.reference_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"diagnostics.reference_file {str(path)!r} does not exist")
+        z = np.load(path)
+        if "theta" not in z.files or "x_obs" not in z.files:
+            raise ValueError(f"{path} must hold arrays 'theta' and 'x_obs'; it has {z.files}")
+        ref_x = np.asarray(z["x_obs"], np.float32).reshape(task.x_shape)
+        matches = [bool(np.allclose(x, ref_x, rtol=1e-5, atol=1e-6)) for x in np.asarray(x_obs)]
+        if not any(matches):
+            raise ValueError(
+                f"none of the observations equals the reference's x_obs in {path}: the "
+                "reference posterior belongs to another observation"
+            )
+        theta = np.asarray(z["theta"], np.float32)[:n]
+        return [theta if m else None for m in matches]
     if kind == "sbibm":
         from jaxsbi.tasks import load_sbibm_reference
 
