@@ -8,10 +8,17 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
+from jaxsbi.tasks import physics as physics
 from jaxsbi.tasks import sbibm as sbibm
+from jaxsbi.tasks import sbibm_ode as sbibm_ode
+from jaxsbi.tasks import slcp_distractors as slcp_distractors
 from jaxsbi.tasks.base import Task as Task
+from jaxsbi.tasks.likelihood_reference import LikelihoodReference as LikelihoodReference
+from jaxsbi.tasks.likelihood_reference import LikelihoodReferenceConfig as LikelihoodReferenceConfig
+from jaxsbi.tasks.likelihood_reference import likelihood_reference as likelihood_reference
 from jaxsbi.tasks.observations import SBIBM_OBSERVATION_1 as SBIBM_OBSERVATION_1
 from jaxsbi.tasks.observations import load_sbibm_observation as load_sbibm_observation
 from jaxsbi.tasks.observations import load_sbibm_reference as load_sbibm_reference
@@ -28,6 +35,14 @@ _REGISTRY: dict[str, Callable[[], Task]] = {
     "gaussian_mixture": sbibm.gaussian_mixture,
     "bernoulli_glm": sbibm.bernoulli_glm,
     "bernoulli_glm_raw": sbibm.bernoulli_glm_raw,
+    "slcp_distractors": slcp_distractors.slcp_distractors,
+    "sir": sbibm_ode.sir,
+    "lotka_volterra": sbibm_ode.lotka_volterra,
+    # The AALR paper's scientific simulators (jaxsbi.tasks.physics), with their default settings.
+    "mg1": functools.cache(physics.mg1),
+    "lotka_volterra_mjp": functools.cache(physics.lotka_volterra_mjp),
+    "weinberg": functools.cache(physics.weinberg),
+    "lensing": physics.lensing,  # cached per LensingConfig
 }
 
 

@@ -59,6 +59,29 @@ SBIBM_OBSERVATION_1: dict[str, list[float]] = {
         -0.09735,
     ],
     "gaussian_mixture": [-9.472713, -1.4950509],
+    "sir": [0.0, 1.0, 352.0, 40.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    "lotka_volterra": [
+        31.783262,
+        1.1971166,
+        0.29703617,
+        0.71145046,
+        2.9415865,
+        11.482614,
+        36.09036,
+        0.46229604,
+        0.38081983,
+        0.9173736,
+        0.8910395,
+        27.039942,
+        4.356176,
+        0.78444487,
+        0.17100818,
+        0.1325878,
+        8.727008,
+        16.97251,
+        2.7902339,
+        0.47567415,
+    ],
     "bernoulli_glm": [
         56.0,
         3.32306,
@@ -72,7 +95,8 @@ SBIBM_OBSERVATION_1: dict[str, list[float]] = {
         -5.497825,
     ],
 }
-"""sbibm 1.1.0 ``num_observation_1/observation.csv`` for the tasks in ``jaxsbi.tasks.sbibm``."""
+"""sbibm 1.1.0 ``num_observation_1/observation.csv`` for the tasks in ``jaxsbi.tasks.sbibm`` and
+``jaxsbi.tasks.sbibm_ode``."""
 
 # task name -> (folder under sbibm/tasks, observation file). Variants without their own folder
 # share the base task's reference samples (NOTES §2.1).
