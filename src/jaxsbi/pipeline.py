@@ -71,13 +71,22 @@ class TaskConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    """The ratio classifier (see :func:`jaxsbi.ratio.aalr`)."""
+    """The ratio classifier (see :func:`jaxsbi.ratio.aalr`).
+
+    Attributes:
+        embedding: "none" (x flattened into the MLP) or "cnn" (a
+            :class:`jaxsbi.nn.ConvEmbedding` for image observations of shape (H, W)).
+        cnn_features / embedding_dim: the CNN's channels per block and its output size.
+    """
 
     hidden: tuple[int, ...] = (128, 128, 128)
     activation: str = "silu"
     layer_norm: bool = False
     ensemble_size: int = 1
     num_contrastive: int = 1
+    embedding: Literal["none", "cnn"] = "none"
+    cnn_features: tuple[int, ...] = (16, 32, 64)
+    embedding_dim: int = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +165,15 @@ class AALRConfig:
 
 def build_estimator(task, network: NetworkConfig, embedding=None):
     """An AALR estimator for ``task`` with the given network settings."""
+    if embedding is None and network.embedding == "cnn":
+        from jaxsbi.nn import ConvEmbedding
+
+        if len(task.x_shape) != 2:
+            raise ValueError(
+                f"network.embedding = 'cnn' needs image observations (H, W); task "
+                f"{task.name!r} has x of shape {task.x_shape}"
+            )
+        embedding = ConvEmbedding(features=network.cnn_features, out=network.embedding_dim)
     return aalr(
         task.theta_dim,
         task.x_shape,
@@ -236,7 +254,10 @@ def train_estimator(
 def _observations(task, config: AALRConfig) -> tuple[np.ndarray, list[str]]:
     obs, names = [], []
     for i, v in enumerate(config.observations.values):
-        obs.append(np.asarray(v, np.float32))
+        o = np.asarray(v, np.float32)
+        if o.size == int(np.prod(task.x_shape)):
+            o = o.reshape(task.x_shape)  # images may be given flat, in row-major order
+        obs.append(o)
         names.append(f"config_{i + 1}")
     if config.observations.sbibm:
         from jaxsbi.tasks import load_sbibm_observation

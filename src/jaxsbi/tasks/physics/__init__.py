@@ -1,5 +1,6 @@
 """Scientific simulators of the AALR paper: the M/G/1 queue, the stochastic Lotka–Volterra jump
-process and the Weinberg-angle (e⁺e⁻ → μ⁺μ⁻) problem, each as a :class:`~jaxsbi.tasks.Task`.
+process, the Weinberg-angle (e⁺e⁻ → μ⁺μ⁻) problem and strong gravitational lensing images, each
+as a :class:`~jaxsbi.tasks.Task`.
 
 Example:
     >>> import jax
@@ -10,6 +11,8 @@ Example:
     (4, 5)
 """
 
+from jaxsbi.tasks.physics.lensing import LensingConfig as LensingConfig
+from jaxsbi.tasks.physics.lensing import lensing as lensing
 from jaxsbi.tasks.physics.lotka_volterra_jump import LV_TRUE_LOG_RATES as LV_TRUE_LOG_RATES
 from jaxsbi.tasks.physics.lotka_volterra_jump import MJPRun as MJPRun
 from jaxsbi.tasks.physics.lotka_volterra_jump import lotka_volterra_mjp as lotka_volterra_mjp
