@@ -69,7 +69,12 @@ def _import_experiment_modules() -> None:
     # module stays free of heavy dependencies.
     import importlib
 
-    for mod in ("jaxsbi.pipeline", "jaxsbi.evidence.experiment", "jaxsbi.bench"):
+    for mod in (
+        "jaxsbi.pipeline",
+        "jaxsbi.evidence.experiment",
+        "jaxsbi.hpo.experiment",
+        "jaxsbi.bench",
+    ):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:  # pragma: no cover - partial installs
