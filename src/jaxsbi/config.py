@@ -73,6 +73,7 @@ def _import_experiment_modules() -> None:
         "jaxsbi.pipeline",
         "jaxsbi.evidence.experiment",
         "jaxsbi.hpo.experiment",
+        "jaxsbi.prism.experiment",
         "jaxsbi.bench",
     ):
         try:

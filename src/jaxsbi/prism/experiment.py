@@ -1,0 +1,268 @@
+"""PRISM as an experiment: ``jaxsbi run configs/prism_k5.toml``.
+
+:func:`run_prism` trains the estimator on online simulations with the project's trainer
+(:func:`jaxsbi.train.fit`: progress bar, orbax checkpoints in ``<run>/checkpoints``, resume
+after a kill with identical results) and writes into the run folder
+
+- ``metrics.json`` — top-1/top-5 per λ (beam search over the full model space), TV distance
+  to the exact model posterior and the Bayes-optimal top-1 (analytic family), inclusion
+  calibration, θ SBC per entry for two λ values, the λ sweep (monotonicity, interpolation),
+  training history and timings;
+- ``prism_loss.png``, ``prism_sbc_lam*.png``, ``prism_calibration.png``, ``prism_lambda.png``,
+  ``prism_predictive.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Literal
+
+import jax
+import numpy as np
+
+from jaxsbi.config import register_experiment, to_dict
+from jaxsbi.diagnostics import sbc_histogram
+from jaxsbi.diagnostics.training import loss_plot
+from jaxsbi.io import machine_info, write_json
+from jaxsbi.prism.estimator import NetworkConfig, param_count, prism_estimator
+from jaxsbi.prism.evaluate import (
+    calibration_figure,
+    inclusion_calibration,
+    lambda_figure,
+    lambda_sweep,
+    predictive_figure,
+    simulate_held_out,
+    structure_metrics,
+    theta_sbc,
+)
+from jaxsbi.tasks.symbolic import NOISE_MODELS, ModelFamily, linear_gaussian_family, symbolic_family
+from jaxsbi.train import TrainConfig, fit, online_source
+
+__all__ = ["FamilyConfig", "EvalConfig", "OutputConfig", "PrismConfig", "build_family", "run_prism"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyConfig:
+    """Which model family.
+
+    Attributes:
+        kind: ``"linear_gaussian"`` (analytic, exact model posterior; K ≤ 8) or ``"symbolic"``.
+        num_components: K.
+        n_points: grid size on [0, 10).
+        noise_scale: noise sd of the analytic family.
+        noise_models: noise models of the symbolic family.
+    """
+
+    kind: Literal["linear_gaussian", "symbolic"] = "linear_gaussian"
+    num_components: int = 5
+    n_points: int = 32
+    noise_scale: float = 0.1
+    noise_models: tuple[str, ...] = tuple(NOISE_MODELS)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Held-out evaluation.
+
+    Attributes:
+        lambdas: λ values for top-k / TV / calibration (held out: training draws λ ~ U[0, 1]).
+        num_observations: held-out observations per λ.
+        sbc_lambdas: λ values whose held-out simulations are used for θ SBC.
+        sbc_observations / sbc_samples: SBC observations and posterior samples each.
+        sweep_lambdas: number of λ grid points for the monotonicity sweep.
+        sweep_observations: observations in the sweep.
+        predictive_lambdas: the two λ values of the posterior-predictive figure.
+        ddim_steps: DDIM steps for θ sampling.
+        inclusion_samples: structure samples per observation for inclusion probabilities
+            when K is too large to enumerate.
+    """
+
+    lambdas: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    num_observations: int = 200
+    sbc_lambdas: tuple[float, ...] = (0.3, 0.8)
+    sbc_observations: int = 300
+    sbc_samples: int = 100
+    sweep_lambdas: int = 21
+    sweep_observations: int = 100
+    predictive_lambdas: tuple[float, float] = (0.1, 0.9)
+    ddim_steps: int = 32
+    inclusion_samples: int = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """Where the run folder goes: ``<dir>/<name>`` (name defaults to the config file's stem)."""
+
+    dir: str = "runs"
+    name: str = ""
+    progress: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class PrismConfig:
+    """A PRISM experiment (``experiment = "prism"``)."""
+
+    family: FamilyConfig = FamilyConfig()
+    network: NetworkConfig = NetworkConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    seed: int = 0
+    validation_size: int = 512
+    dpi: int = 110
+    output: OutputConfig = OutputConfig()
+
+    def __post_init__(self):
+        from jaxsbi.tasks.symbolic import check_lambda
+
+        check_lambda(self.eval.lambdas)
+        check_lambda(self.eval.sbc_lambdas)
+        check_lambda(self.eval.predictive_lambdas)
+        if self.validation_size < 2:
+            raise ValueError(f"validation_size must be >= 2, got {self.validation_size}")
+
+
+def build_family(cfg: FamilyConfig) -> ModelFamily:
+    """The model family a :class:`FamilyConfig` describes."""
+    if cfg.kind == "linear_gaussian":
+        return linear_gaussian_family(
+            cfg.num_components, n_points=cfg.n_points, noise_scale=cfg.noise_scale
+        )
+    return symbolic_family(cfg.num_components, n_points=cfg.n_points, noise_models=cfg.noise_models)
+
+
+def run_prism(config: PrismConfig, run_dir: Path) -> dict:
+    """Train and evaluate PRISM; writes figures and ``metrics.json`` into ``run_dir``.
+
+    Returns:
+        The metrics dict.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    family = build_family(config.family)
+    est = prism_estimator(family, config.network)
+    key = jax.random.key(config.seed)
+    k_init, k_val, k_fit, k_eval = jax.random.split(key, 4)
+    params = est.init(k_init)
+    validation = est.simulate_batch(k_val, config.validation_size)
+    source = online_source(
+        est.simulate_batch, validation, config.train.batch_size, config.train.steps_per_epoch
+    )
+    timings = {}
+    t0 = time.perf_counter()
+    params, history = fit(
+        k_fit,
+        est.loss,
+        params,
+        source,
+        config.train,
+        checkpoint_dir=run_dir / "checkpoints",
+        progress=config.output.progress,
+        description=f"prism {family.name}",
+    )
+    timings["train_s"] = time.perf_counter() - t0
+    figures = {}
+    if history.epochs_run:
+        loss_plot(history.train_loss, history.val_loss, run_dir / "prism_loss.png")
+        figures["prism_loss.png"] = None
+
+    ev = config.eval
+    t0 = time.perf_counter()
+    structure = structure_metrics(
+        est, params, jax.random.fold_in(k_eval, 0), ev.lambdas, ev.num_observations
+    )
+    timings["structure_eval_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    calib = inclusion_calibration(
+        est,
+        params,
+        jax.random.fold_in(k_eval, 1),
+        ev.lambdas,
+        ev.num_observations,
+        ev.inclusion_samples,
+    )
+    figures["prism_calibration.png"] = calibration_figure(calib)
+    timings["calibration_eval_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sbc = {}
+    for i, lam in enumerate(ev.sbc_lambdas):
+        summary, ranks = theta_sbc(
+            est,
+            params,
+            jax.random.fold_in(k_eval, 10 + i),
+            lam,
+            ev.sbc_observations,
+            ev.sbc_samples,
+            ev.ddim_steps,
+        )
+        sbc[f"{lam:g}"] = summary
+        if ranks:
+            names = list(ranks)
+            n_min = min(len(r) for r in ranks.values())
+            stacked = np.stack([ranks[nm][:n_min] for nm in names], axis=1)
+            name = f"prism_sbc_lam{lam:g}.png"
+            sbc_histogram(stacked, ev.sbc_samples, run_dir / name, labels=names)
+            figures[name] = None
+    timings["sbc_eval_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sweep = lambda_sweep(
+        est,
+        params,
+        jax.random.fold_in(k_eval, 2),
+        ev.sweep_observations,
+        np.linspace(0.0, 1.0, ev.sweep_lambdas),
+    )
+    figures["prism_lambda.png"] = lambda_figure(sweep)
+    example = simulate_held_out(est, jax.random.fold_in(k_eval, 3), 0.5, 1)
+    pred_fig, pred_info = predictive_figure(
+        est,
+        params,
+        jax.random.fold_in(k_eval, 4),
+        example["y"][0],
+        ev.predictive_lambdas,
+        num_steps=ev.ddim_steps,
+    )
+    figures["prism_predictive.png"] = pred_fig
+    timings["sweep_predictive_s"] = time.perf_counter() - t0
+    for name, fig in figures.items():
+        if fig is not None:
+            fig.savefig(run_dir / name, dpi=config.dpi)
+
+    sweep_json = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in sweep.items()}
+    metrics = {
+        "config": to_dict(config),
+        "family": {
+            "name": family.name,
+            "num_components": family.num_components,
+            "num_noise_models": family.num_noise,
+            "num_models": family.num_models,
+            "theta_dim": family.theta_dim,
+        },
+        "num_params": param_count(params),
+        "structure": structure,
+        "inclusion_calibration": calib,
+        "theta_sbc": sbc,
+        "lambda_sweep": sweep_json,
+        "predictive": pred_info,
+        "history": {
+            "epochs_run": history.epochs_run,
+            "best_epoch": history.best_epoch,
+            "best_val_loss": history.best_val_loss,
+            "train_loss": history.train_loss.tolist(),
+            "val_loss": history.val_loss.tolist(),
+            "nonfinite_steps": history.nonfinite_steps,
+            "resumed_from_epoch": history.resumed_from_epoch,
+            "simulations": history.epochs_run
+            * config.train.steps_per_epoch
+            * config.train.batch_size,
+        },
+        "timings_s": timings,
+        "machine": machine_info(),
+        "figures": sorted(figures),
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+register_experiment("prism", PrismConfig, run_prism)

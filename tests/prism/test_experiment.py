@@ -1,0 +1,35 @@
+"""The "prism" experiment kind: config files map strictly onto PrismConfig."""
+
+from pathlib import Path
+
+import pytest
+
+import jaxsbi.prism.experiment  # noqa: F401  (registers the "prism" kind)
+from jaxsbi.config import ConfigError, load_config
+from jaxsbi.prism.experiment import PrismConfig, build_family
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["prism_k5", "prism_k15", "prism_k30"])
+def test_configs_load_and_build_their_family(name):
+    cfg = load_config(ROOT / "configs" / f"{name}.toml")
+    assert isinstance(cfg, PrismConfig)
+    family = build_family(cfg.family)
+    assert family.num_components == int(name.split("k")[-1])
+    if name == "prism_k5":
+        assert family.linear_gaussian is not None and family.num_models == 31
+
+
+def test_lambda_outside_training_range_in_a_config_is_refused(tmp_path):
+    text = (ROOT / "configs" / "prism_k5.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        text.replace("predictive_lambdas = [0.1, 0.9]", "predictive_lambdas = [0.1, 1.5]")
+    )
+    with pytest.raises(ConfigError, match="λ"):
+        load_config(bad)
+    typo = tmp_path / "typo.toml"
+    typo.write_text(text.replace("width = 32", "widht = 32"))
+    with pytest.raises(ConfigError, match="widht"):
+        load_config(typo)
