@@ -43,6 +43,7 @@ from jaxsbi.diagnostics.training import loss_plot
 from jaxsbi.io import machine_info, write_json
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
 from jaxsbi.nn.conv import ConvEmbedding
+from jaxsbi.pipeline import online_sampler
 from jaxsbi.ratio import aalr
 from jaxsbi.tasks.physics.lensing import LensingConfig, lensing, lensing_simulator
 from jaxsbi.train import TrainConfig, array_source, fit, online_source, simulate, split
@@ -122,15 +123,6 @@ def simulation_throughput(task, n: int = 10_000) -> dict:
     return {"num_images": n, "first_call_s": first, "run_s": t, "images_per_s": n / t}
 
 
-def _online_sampler(task):
-    def sample(key, n):
-        k_theta, k_sim = jax.random.split(key)
-        theta = task.prior.sample(k_theta, (n,))
-        x = jax.vmap(task.simulate)(jax.random.split(k_sim, n), theta)
-        ok = jnp.all(jnp.isfinite(x.reshape(n, -1)), axis=1)
-        return theta, x, ok.astype(theta.dtype)
-
-    return sample
 
 
 def train(key, task, est, s: dict, data_mode: str, progress: bool):
@@ -147,7 +139,7 @@ def train(key, task, est, s: dict, data_mode: str, progress: bool):
     )
     info = {"data": data_mode, "batch_size": s["batch"], "max_epochs": s["epochs"]}
     if data_mode == "online":
-        sampler = _online_sampler(task)
+        sampler = online_sampler(task)
         validation = sampler(k_val, 2048)
         params = est.init(k_init, validation[0], validation[1])
         source = online_source(sampler, validation, s["batch"], s["steps_per_epoch"])

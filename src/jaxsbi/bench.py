@@ -167,7 +167,11 @@ class BenchConfig:
     def quick_grid(self) -> BenchConfig:
         q = self.quick
         return dataclasses.replace(
-            self, tasks=q.tasks, budgets=q.budgets, observations=q.observations, seeds=self.seeds[:1]
+            self,
+            tasks=q.tasks,
+            budgets=q.budgets,
+            observations=q.observations,
+            seeds=self.seeds[:1],
         )
 
 
@@ -337,8 +341,8 @@ def summarise(results: list[dict], out_dir: Path) -> dict:
             def fmt(v):
                 return "—" if v is None else f"{v:.3f}"
 
-            def gap(v):
-                return "—" if v is None or not c.size else f"{mean - v:+.3f}"
+            def gap(v, mean=mean, n=c.size):
+                return "—" if v is None or not n else f"{mean - v:+.3f}"
 
             lines.append(
                 f"| {task} | {budget:,} | {mean:.3f} ± {sd:.3f} | {c.size} | {fmt(nre)} | "

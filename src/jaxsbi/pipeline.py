@@ -22,7 +22,14 @@ import numpy as np
 
 from jaxsbi.config import register_experiment
 from jaxsbi.diagnostics.training import loss_plot
-from jaxsbi.io import Stopwatch, machine_info, prepare_run_dir, save_samples, write_json
+from jaxsbi.io import (
+    OutputConfig,
+    Stopwatch,
+    machine_info,
+    prepare_run_dir,
+    save_samples,
+    write_json,
+)
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
 from jaxsbi.ratio import aalr
 from jaxsbi.train import (
@@ -43,6 +50,7 @@ __all__ = [
     "OutputConfig",
     "AALRConfig",
     "build_estimator",
+    "online_sampler",
     "train_estimator",
     "run_aalr",
 ]
@@ -141,15 +149,6 @@ class DiagnosticsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class OutputConfig:
-    """Where the run folder goes: ``<dir>/<name>`` (name defaults to the config file's stem)."""
-
-    dir: str = "runs"
-    name: str = ""
-    progress: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
 class AALRConfig:
     """An AALR experiment (``experiment = "aalr"`` in a config file)."""
 
@@ -186,7 +185,11 @@ def build_estimator(task, network: NetworkConfig, embedding=None):
     )
 
 
-def _online_sampler(task):
+def online_sampler(task):
+    """``sample(key, n) -> (theta, x, weight)`` drawing fresh simulations of ``task``: the data
+    source of online training (:func:`jaxsbi.train.online_source`); rows whose x is NaN/inf get
+    weight 0 (left out of the loss)."""
+
     def sample(key, n):
         k_theta, k_sim = jax.random.split(key)
         theta = task.prior.sample(k_theta, (n,))
@@ -219,7 +222,7 @@ def train_estimator(
     """
     k_split, k_init, k_fit, k_val = jax.random.split(key, 4)
     if online:
-        sampler = _online_sampler(task)
+        sampler = online_sampler(task)
         n_val = max(1000, train_config.batch_size * 4)
         validation = sampler(k_val, n_val)
         valid = np.asarray(validation[2]) > 0

@@ -12,10 +12,10 @@ from jaxsbi.diagnostics.mcmc import mcmc_summary_batched as mcmc_summary_batched
 from jaxsbi.diagnostics.plots import coverage_plot as coverage_plot
 from jaxsbi.diagnostics.plots import pair_plot as pair_plot
 from jaxsbi.diagnostics.plots import sbc_histogram as sbc_histogram
-from jaxsbi.diagnostics.sbc import sbc_ranks as sbc_ranks
-from jaxsbi.diagnostics.sbc import sbc_uniformity as sbc_uniformity
 from jaxsbi.diagnostics.roc import RocResult as RocResult
 from jaxsbi.diagnostics.roc import ratio_roc as ratio_roc
 from jaxsbi.diagnostics.roc import ratio_roc_check as ratio_roc_check
 from jaxsbi.diagnostics.roc import roc_plot as roc_plot
 from jaxsbi.diagnostics.roc import weighted_roc as weighted_roc
+from jaxsbi.diagnostics.sbc import sbc_ranks as sbc_ranks
+from jaxsbi.diagnostics.sbc import sbc_uniformity as sbc_uniformity

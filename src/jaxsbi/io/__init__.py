@@ -1,5 +1,6 @@
 """Run folders and file formats."""
 
+from jaxsbi.io.run_folder import OutputConfig as OutputConfig
 from jaxsbi.io.run_folder import Stopwatch as Stopwatch
 from jaxsbi.io.run_folder import machine_info as machine_info
 from jaxsbi.io.run_folder import prepare_run_dir as prepare_run_dir

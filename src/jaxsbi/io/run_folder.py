@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
@@ -13,12 +14,22 @@ import numpy as np
 from jaxsbi.config import to_dict
 
 __all__ = [
+    "OutputConfig",
     "prepare_run_dir",
     "write_json",
     "save_samples",
     "machine_info",
     "Stopwatch",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """Where the run folder goes: ``<dir>/<name>`` (name defaults to the config file's stem)."""
+
+    dir: str = "runs"
+    name: str = ""
+    progress: bool = True
 
 
 def machine_info() -> dict:

@@ -25,7 +25,7 @@ import numpy as np
 from jaxsbi.config import register_experiment, to_dict
 from jaxsbi.diagnostics import sbc_histogram
 from jaxsbi.diagnostics.training import loss_plot
-from jaxsbi.io import machine_info, write_json
+from jaxsbi.io import OutputConfig, machine_info, write_json
 from jaxsbi.prism.estimator import NetworkConfig, param_count, prism_estimator
 from jaxsbi.prism.evaluate import (
     calibration_figure,
@@ -89,15 +89,6 @@ class EvalConfig:
     predictive_lambdas: tuple[float, float] = (0.1, 0.9)
     ddim_steps: int = 32
     inclusion_samples: int = 256
-
-
-@dataclasses.dataclass(frozen=True)
-class OutputConfig:
-    """Where the run folder goes: ``<dir>/<name>`` (name defaults to the config file's stem)."""
-
-    dir: str = "runs"
-    name: str = ""
-    progress: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
