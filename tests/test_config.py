@@ -19,7 +19,8 @@ def test_two_moons_config_maps_onto_dataclasses():
     assert cfg.observations.values == ((-0.6396706, 0.16234657),)
     assert cfg.sampler.kernel == "nuts"
     assert dataclasses.is_dataclass(cfg.train) and cfg.train.batch_size == 512
-    assert cfg.network.num_contrastive == 2
+    assert cfg.network.hidden == (96, 96, 96, 96) and cfg.network.num_contrastive == 1
+    assert cfg.sampler.num_chains * cfg.sampler.num_samples == 10_000
 
 
 @pytest.mark.parametrize(
