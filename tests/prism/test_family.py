@@ -18,7 +18,17 @@ from jaxsbi.tasks.symbolic import (
 )
 
 
-def _inactive_theta_check(family):
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: symbolic_family(5, n_points=16),
+        lambda: linear_gaussian_family(5),
+        pytest.param(lambda: symbolic_family(15), marks=pytest.mark.slow),
+        pytest.param(lambda: symbolic_family(30), marks=pytest.mark.slow),
+    ],
+)
+def test_inactive_theta_never_changes_the_simulator_output(make):
+    family = make()
     k = family.num_components
 
     @jax.jit
@@ -38,19 +48,6 @@ def _inactive_theta_check(family):
     np.testing.assert_array_equal(np.asarray(f1), np.asarray(f2))
     assert np.all(np.isfinite(np.asarray(y1)))
     assert int(structure.active.sum(axis=1).min()) >= 1 and structure.active.shape == (50, k)
-
-
-@pytest.mark.parametrize(
-    "make", [lambda: symbolic_family(5, n_points=16), lambda: linear_gaussian_family(5)]
-)
-def test_inactive_theta_never_changes_the_simulator_output(make):
-    _inactive_theta_check(make())
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("k", [15, 30])
-def test_inactive_theta_never_changes_the_simulator_output_large(k):
-    _inactive_theta_check(symbolic_family(k))
 
 
 def test_structure_prior_is_exact():
