@@ -168,3 +168,27 @@ def test_second_call_compiles_nothing(poly_problem):
     ev.maximise_evidence(stats, 2.0, 3.0)
     after = (evidence_mod._log_evidence._cache_size(), maximise_mod._fixed_point._cache_size())
     assert after == before
+
+
+def test_checks_work_on_arrays_closed_over_by_jit():
+    # Regression: the finiteness check converted a staged reduction to bool under jit when the
+    # statistics were concrete constants closed over by the traced function.
+    import jax
+
+    from jaxsbi.evidence import log_evidence_gaussian_prior, sufficient_stats
+
+    rng = np.random.default_rng(0)
+    phi = rng.normal(size=(30, 3))
+    t = phi @ np.array([0.5, -1.0, 2.0]) + 0.1 * rng.normal(size=30)
+    stats = sufficient_stats(jnp.asarray(phi), jnp.asarray(t))
+
+    def f(log_alpha):
+        cov = jnp.eye(3) * jnp.exp(-log_alpha)
+        return log_evidence_gaussian_prior(stats, jnp.zeros(3), cov, 25.0)
+
+    np.testing.assert_allclose(jax.jit(f)(0.3), f(0.3), rtol=1e-5)
+    bad = stats._replace(gram=stats.gram.at[0, 0].set(jnp.nan))
+    with pytest.raises(ValueError, match="non-finite"):
+        jax.jit(lambda a: log_evidence_gaussian_prior(bad, jnp.zeros(3), jnp.eye(3) * a, 25.0))(
+            1.0
+        )

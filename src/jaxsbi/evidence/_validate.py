@@ -33,8 +33,11 @@ def check_finite(name: str, x) -> None:
     if isinstance(x, jax.core.Tracer):
         return
     # On-device reduction first: copying a 10⁶ × 100 design to the host just to check it is slow.
-    if bool(jnp.all(jnp.isfinite(jnp.asarray(x)))):
-        return
+    # A concrete array closed over by a jitted function is still checkable: evaluate the
+    # reduction eagerly instead of staging it into the trace.
+    with jax.ensure_compile_time_eval():
+        if bool(jnp.all(jnp.isfinite(jnp.asarray(x)))):
+            return
     value = np.asarray(x)
     bad = ~np.isfinite(value)
     where = np.argwhere(bad)[:5].tolist()

@@ -30,12 +30,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxsbi.evidence import sufficient_stats
+from jaxsbi.evidence import log_evidence_gaussian_prior, sufficient_stats
 
 # The checked public log_evidence_gaussian_prior cannot run under jit when the statistics are
 # closed-over constants (its finiteness check converts a traced reduction to bool), so the
 # compiled implementation is called directly; the statistics are checked once, here.
-from jaxsbi.evidence.evidence import _log_evidence_gaussian_prior
 from jaxsbi.hpo.problem import Problem, make_problem
 
 __all__ = [
@@ -496,7 +495,7 @@ def linear_evidence_problem(data: Splits, beta: float, lower, upper, groups=None
 
     def outer(w, h):
         cov = jnp.diag(1.0 / prior_precision(model, h))
-        return -_log_evidence_gaussian_prior(stats, jnp.zeros_like(w), cov, beta_arr) / n
+        return -log_evidence_gaussian_prior(stats, jnp.zeros_like(w), cov, beta_arr) / n
 
     return make_problem(
         inner,
