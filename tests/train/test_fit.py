@@ -134,3 +134,23 @@ def test_bad_training_settings_are_named():
         est.init(jax.random.key(0), jnp.zeros((10, 3)), jnp.zeros((10, 2)))
     with pytest.raises(ValueError, match="x must have shape"):
         est.init(jax.random.key(0), jnp.zeros((10, 2)), jnp.zeros((10, 5)))
+
+
+def test_time_budget_stops_and_carries_over_a_resume(tmp_path, monkeypatch):
+    """Each compiled call costs 10 fake seconds: a 25 s budget stops after the third call
+    (9 of 12 epochs); a resumed run counts the seconds already spent and stops at once."""
+    est = aalr(2, (2,), hidden=(32, 32))
+    train, val = _data()
+    params = est.init(jax.random.key(3), *train)
+    source = array_source(train, val, CFG.batch_size)
+    cfg = TrainConfig(**{**CFG.__dict__, "time_budget_s": 25.0})
+    clock = iter(np.arange(0.0, 1000.0, 10.0))
+    monkeypatch.setattr(fit_module, "_now", lambda: float(next(clock)))
+    _, h = fit(jax.random.key(4), est.loss, params, source, cfg, checkpoint_dir=tmp_path,
+               progress=False)
+    assert (h.epochs_run, h.stop_reason) == (9, "time_budget")
+    _, h2 = fit(jax.random.key(4), est.loss, params, source, cfg, checkpoint_dir=tmp_path,
+                progress=False)
+    assert (h2.resumed_from_epoch, h2.epochs_run, h2.stop_reason) == (9, 9, "time_budget")
+    with pytest.raises(ValueError, match="time_budget_s"):
+        TrainConfig(time_budget_s=-1.0)

@@ -30,6 +30,8 @@ from jaxsbi.train.data import DataSource
 
 __all__ = ["TrainConfig", "History", "fit"]
 
+_now = time.perf_counter  # the training clock (a seam for tests of the time budget)
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -49,6 +51,11 @@ class TrainConfig:
         steps_per_epoch: online training only: steps between validations.
         checkpoint_every: epochs between checkpoints (rounded up to whole calls).
         validation_repeats: the validation loss is averaged over this many fixed keys.
+        time_budget_s: stop after the compiled call in which the training wall time (summed over
+            resumed runs) reaches this many seconds; 0 disables. A budget makes the stopping
+            epoch depend on the machine, so results are reproducible only given the epochs run
+            (``History.epochs_run``); pair it with ``max_epochs`` sized for the budget so the
+            cosine schedule still decays.
     """
 
     learning_rate: float = 1e-3
@@ -64,6 +71,7 @@ class TrainConfig:
     steps_per_epoch: int = 100
     checkpoint_every: int = 50
     validation_repeats: int = 4
+    time_budget_s: float = 0.0
 
     def __post_init__(self):
         for name in (
@@ -79,6 +87,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.patience < 1:
             raise ValueError(f"patience must be >= 1, got {self.patience}")
+        if not (self.time_budget_s >= 0 and math.isfinite(self.time_budget_s)):
+            raise ValueError(f"time_budget_s must be finite and >= 0, got {self.time_budget_s}")
 
 
 class History(NamedTuple):
@@ -93,6 +103,7 @@ class History(NamedTuple):
     nonfinite_steps: int
     wall_time: float
     resumed_from_epoch: int
+    stop_reason: str = ""  # "patience", "max_epochs" or "time_budget"
 
 
 class _State(NamedTuple):
@@ -198,6 +209,7 @@ _CHUNKS: dict = {}
 
 def _get_chunk(loss_fn, source: DataSource, config: TrainConfig, params):
     layout = tuple(sorted(params)) if isinstance(params, dict) else None
+    config = dataclasses.replace(config, time_budget_s=0.0)  # host-side only: same compiled loop
     key = (loss_fn, source.prepare, source.batch, config, source.num_batches, layout)
     if key not in _CHUNKS:
         optimizer = _optimizer(config, source.num_batches, params)
@@ -258,9 +270,11 @@ def fit(
     state = _init_state(params, optimizer, config)
     manager = None
     resumed = 0
+    elapsed_before = 0.0  # training seconds of earlier (killed) runs, for the time budget
     if checkpoint_dir is not None:
         manager, state = _restore(Path(checkpoint_dir), state, config)
         resumed = int(state.epoch)
+        elapsed_before = _elapsed(Path(checkpoint_dir), resumed)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -273,10 +287,11 @@ def fit(
             dynamic_ncols=True,
             leave=True,
         )
-    t0 = time.perf_counter()
+    t0 = _now()
     last_ckpt = resumed
+    out_of_time = config.time_budget_s > 0 and elapsed_before >= config.time_budget_s
     try:
-        while not bool(state.stopped):
+        while not bool(state.stopped) and not out_of_time:
             before = int(state.epoch)
             state = chunk(state, source.data, source.validation, key)
             epoch = int(state.epoch)
@@ -287,10 +302,13 @@ def fit(
                     val=f"{float(state.val_losses[epoch - 1]):.4f}",
                     best=f"{float(state.best_val):.4f}",
                 )
+            spent = elapsed_before + _now() - t0
+            out_of_time = config.time_budget_s > 0 and spent >= config.time_budget_s
             if manager is not None and (
-                epoch - last_ckpt >= config.checkpoint_every or bool(state.stopped)
+                epoch - last_ckpt >= config.checkpoint_every or bool(state.stopped) or out_of_time
             ):
                 _save(manager, state)
+                _save_elapsed(Path(checkpoint_dir), epoch, spent)
                 last_ckpt = epoch
     finally:
         if bar is not None:
@@ -298,8 +316,12 @@ def fit(
         if manager is not None:
             manager.wait_until_finished()
             manager.close()
-    wall = time.perf_counter() - t0
+    wall = _now() - t0
     n = int(state.epoch)
+    if bool(state.stopped):
+        reason = "max_epochs" if n >= config.max_epochs else "patience"
+    else:
+        reason = "time_budget" if out_of_time else ""
     history = History(
         np.asarray(state.train_losses[:n]),
         np.asarray(state.val_losses[:n]),
@@ -310,7 +332,13 @@ def fit(
         int(state.nonfinite),
         wall,
         resumed,
+        reason,
     )
+    if out_of_time and progress:
+        print(
+            f"{description}: stopped by the time budget ({config.time_budget_s:.0f} s) after "
+            f"{n} of {config.max_epochs} epochs"
+        )
     if not math.isfinite(history.best_val_loss):
         raise FloatingPointError(
             "training never produced a finite validation loss; check the simulations and the "
@@ -341,6 +369,21 @@ def _restore(directory: Path, state: _State, config: TrainConfig):
         restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
         state = _from_tree(state, restored)
     return manager, state
+
+
+def _save_elapsed(directory: Path, epoch: int, seconds: float) -> None:
+    (directory.absolute() / "train_time.json").write_text(
+        json.dumps({"epoch": epoch, "seconds": seconds})
+    )
+
+
+def _elapsed(directory: Path, epoch: int) -> float:
+    """Training seconds recorded with the checkpoint of ``epoch`` (0 when none)."""
+    path = directory.absolute() / "train_time.json"
+    if epoch == 0 or not path.exists():
+        return 0.0
+    rec = json.loads(path.read_text())
+    return float(rec["seconds"]) if int(rec["epoch"]) == epoch else 0.0
 
 
 def _as_tree(state: _State) -> dict:
