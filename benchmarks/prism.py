@@ -48,7 +48,7 @@ def _quick(cfg):
     return dataclasses.replace(cfg, train=train, eval=ev)
 
 
-def _headline(size: int, metrics: dict) -> dict:
+def _headline(size: int, metrics: dict, train_s: float | None = None) -> dict:
     s = metrics["structure"]["mean"]
     sbc = metrics["theta_sbc"]
     out = {
@@ -81,6 +81,7 @@ def _headline(size: int, metrics: dict) -> dict:
         out["targets"] = {
             "top1>=0.6": s["top1"] >= 0.6,
             "tv_mean<=0.2": s.get("tv_mean", 1.0) <= 0.2,
+            "train_wall<=900s": train_s is not None and train_s <= 900.0,
         }
     if size == 15:
         passes = [v["pass_fraction"] for v in sbc.values()]
@@ -105,7 +106,10 @@ def run_size(size: int, quick: bool) -> dict:
     metrics = run_prism(cfg, run_dir)
     wall = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    import sys
+
     result = {
+        "command": "python benchmarks/prism.py " + " ".join(sys.argv[1:]),
         "benchmark": name,
         "family": metrics["family"],
         "num_params": metrics["num_params"],
@@ -116,8 +120,10 @@ def run_size(size: int, quick: bool) -> dict:
             "simulations": metrics["history"]["simulations"],
             "best_val_loss": metrics["history"]["best_val_loss"],
             "resumed_from_epoch": metrics["history"]["resumed_from_epoch"],
+            "stop_reason": metrics["history"]["stop_reason"],
+            "time_budget_s": cfg.train.time_budget_s,
         },
-        "headline": _headline(size, metrics),
+        "headline": _headline(size, metrics, metrics["timings_s"]["train_s"]),
         "timings_s": metrics["timings_s"],
         "total_wall_s": wall,
         "process_cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),

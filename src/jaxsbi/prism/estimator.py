@@ -20,7 +20,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -54,6 +54,17 @@ class NetworkConfig:
         theta_loss_weight: weight of the v-prediction loss against the structure NLL.
         min_points_fraction: < 1 trains on random subsets of the points (keeping at least this
             fraction), so the network serves a variable number of points; 1 uses all points.
+        prior_skip: add the prior log-odds of each bit (``family.bit_prior_logits(λ)``, logit(λ)
+            for Bernoulli(λ) bits) to the decoder's logits, so
+            the network learns the correction that the data make to p(M | λ) (the adaLN-Zero
+            output starts at zero, i.e. at the prior, and the main effect of λ needs no
+            learning).
+        token_embedding: how each observation token is embedded: ``"linear"`` (one dense
+            layer), ``"mlp"`` (a per-token MLP) or ``"film"`` (an MLP of the coordinates x_i
+            that scales and shifts the measured value y_i: linear in y_i, so pooling gives
+            learned projections such as Σ_i g(x_i) y_i, on which the model posterior of a
+            linear-Gaussian family depends).
+        token_hidden: hidden width of the token MLP (``"mlp"`` and ``"film"``).
     """
 
     width: int = 64
@@ -66,6 +77,9 @@ class NetworkConfig:
     time_samples: int = 4
     theta_loss_weight: float = 1.0
     min_points_fraction: float = 1.0
+    token_embedding: Literal["linear", "mlp", "film"] = "film"
+    token_hidden: int = 64
+    prior_skip: bool = True
 
     def __post_init__(self):
         if self.width % self.num_heads:
@@ -81,6 +95,12 @@ class NetworkConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.token_hidden < 1:
+            raise ValueError(f"token_hidden must be >= 1, got {self.token_hidden}")
+        if self.token_embedding not in ("linear", "mlp", "film"):
+            raise ValueError(
+                f"token_embedding must be 'linear', 'mlp' or 'film', got {self.token_embedding!r}"
+            )
         if self.lambda_layers < 0:
             raise ValueError(f"lambda_layers must be >= 0, got {self.lambda_layers}")
         if not 0.0 < self.min_points_fraction <= 1.0:
@@ -190,6 +210,8 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
         config.structure_layers,
         config.theta_layers,
         config.mlp_ratio,
+        config.token_embedding,
+        config.token_hidden,
     )
     mean_np, std_np = family.theta_standardization()
     n_pts = family.n_points
@@ -203,6 +225,13 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
     def unstandardize(u):
         mean, std = jnp.asarray(mean_np), jnp.asarray(std_np)
         return u * jnp.broadcast_to(std, u.shape) + jnp.broadcast_to(mean, u.shape)
+
+    def prior_logit(lam):
+        """``(K,)`` prior log-odds of the bits (``family.bit_prior_logits``) when ``prior_skip``,
+        else zeros."""
+        if not config.prior_skip:
+            return jnp.zeros((k,), jnp.float32)
+        return family.bit_prior_logits(lam)
 
     def init(key, example=None):
         del example  # shapes come from the family
@@ -255,6 +284,7 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
         logits, noise_logits = net.apply(
             params, h_lam, c_lam, pm, ex["active"], method=PrismNet.structure_logits
         )
+        logits = logits + prior_logit(ex["lam"])
         nll = -_bernoulli_log_prob(logits, noise_logits, ex["active"], ex["noise"])
         structure = Structure(ex["active"], ex["noise"])
         pmask = family.param_mask(structure)
@@ -288,14 +318,15 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
         return jnp.ones((n_pts,), bool) if point_mask is None else point_mask
 
     def _lam_context(params, tokens, lam, pm):
+        lam = jnp.asarray(lam, jnp.float32)
         h = net.apply(params, tokens, pm, method=PrismNet.encode)
-        return net.apply(
-            params, h, pm, jnp.asarray(lam, jnp.float32), method=PrismNet.encode_lambda
-        )
+        h_lam, c_lam = net.apply(params, h, pm, lam, method=PrismNet.encode_lambda)
+        return h_lam, c_lam, lam
 
     def _logits(params, ctx, pm, bits):
-        h_lam, c_lam = ctx
-        return net.apply(params, h_lam, c_lam, pm, bits, method=PrismNet.structure_logits)
+        h_lam, c_lam, lam = ctx
+        lg, nlg = net.apply(params, h_lam, c_lam, pm, bits, method=PrismNet.structure_logits)
+        return lg + prior_logit(lam), nlg
 
     @jax.jit
     def _structure_log_prob(params, tokens, lam, active, noise, pm):

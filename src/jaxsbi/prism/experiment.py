@@ -244,6 +244,8 @@ def run_prism(config: PrismConfig, run_dir: Path) -> dict:
             "val_loss": history.val_loss.tolist(),
             "nonfinite_steps": history.nonfinite_steps,
             "resumed_from_epoch": history.resumed_from_epoch,
+            "stop_reason": history.stop_reason,
+            "train_wall_s_all_runs": history.wall_time,
             "simulations": history.epochs_run
             * config.train.steps_per_epoch
             * config.train.batch_size,

@@ -2,7 +2,8 @@
 
 Three parts sharing one set of params:
 
-- **encoder**: observation tokens (x_i, y_i) → width-d tokens by a transformer without positional
+- **encoder**: observation tokens (x_i, y_i) → width-d tokens (``token_embedding``: a linear
+  layer, a per-token MLP, or "film": an MLP of x_i scaling and shifting y_i) by a transformer without positional
   encoding (permutation-equivariant; padded points are masked out of every attention), then
   ``lambda_layers`` adaLN-Zero blocks conditioned on a Fourier embedding of λ → λ-tokens.
 - **structure decoder**: an autoregressive multivariate Bernoulli over the K bits, then a
@@ -46,12 +47,21 @@ class PrismNet(nn.Module):
     structure_layers: int = 2
     theta_layers: int = 2
     mlp_ratio: int = 2
+    token_embedding: str = "linear"
+    token_hidden: int = 64
 
     def setup(self):
         w, h, r = self.width, self.num_heads, self.mlp_ratio
         k = self.num_components
         init = nn.initializers.normal(0.02)
-        self.token_in = nn.Dense(w)
+        if self.token_embedding == "mlp":
+            self.token_in = nn.Sequential([nn.Dense(self.token_hidden), nn.gelu, nn.Dense(w)])
+        elif self.token_embedding == "film":
+            self.token_coord = nn.Sequential([nn.Dense(self.token_hidden), nn.gelu])
+            self.token_scale = nn.Dense(w)
+            self.token_shift = nn.Dense(w)
+        else:
+            self.token_in = nn.Dense(w)
         self.encoder = [AdaLNZeroBlock(h, r) for _ in range(self.encoder_layers)]
         self.lambda_embed = FourierEmbedding(w)
         self.lambda_blocks = [AdaLNZeroBlock(h, r) for _ in range(self.lambda_layers)]
@@ -70,10 +80,23 @@ class PrismNet(nn.Module):
         ]
         self.theta_out = AdaLNZeroOutput(1)
 
+    def embed_tokens(self, tokens: Array) -> Array:
+        """``(n, d)`` tokens → ``(n, width)``; the last column is the measured value.
+
+        ``"film"``: φ(c)·v + ψ(c) for coordinates c = tokens[:, :-1] and value v =
+        tokens[:, -1], with φ, ψ one shared MLP of the coordinates — linear in each measured
+        value, so a pooled token is already a learned linear projection of the data (the
+        sufficient statistics of a linear-Gaussian family).
+        """
+        if self.token_embedding == "film":
+            e = self.token_coord(tokens[:, :-1])
+            return self.token_scale(e) * tokens[:, -1:] + self.token_shift(e)
+        return self.token_in(tokens)
+
     def encode(self, tokens: Array, point_mask: Array) -> Array:
         """tokens ``(n, 2)``, point_mask ``(n,)`` bool → λ-free tokens ``(n, width)``."""
         mask = _pair_mask(point_mask, point_mask) | jnp.eye(tokens.shape[0], dtype=bool)
-        h = self.token_in(tokens)
+        h = self.embed_tokens(tokens)
         c = jnp.zeros((self.width,), h.dtype)  # no condition: adaLN reduces to a learned affine
         for block in self.encoder:
             h = block(h, c, mask)

@@ -221,6 +221,15 @@ class ModelFamily:
         lp = m * jnp.log(lam_c) + (k - m) * jnp.log1p(-lam_c) - log_norm - math.log(self.num_noise)
         return jnp.where(m > 0, lp, -jnp.inf)
 
+    def bit_prior_logits(self, lam: Array) -> Array:
+        """``(K,)`` prior log-odds of each bit under p(M | λ): logit(λ) for every component.
+
+        (Exact for the independent Bernoulli(λ) bits up to the at-least-one-active truncation.
+        PRISM's structure decoder adds these to its logits, see ``NetworkConfig.prior_skip``.)
+        """
+        lam_c = jnp.clip(jnp.asarray(lam, jnp.float32), 1e-6, 1.0 - 1e-6)
+        return jnp.full((self.num_components,), jnp.log(lam_c) - jnp.log1p(-lam_c))
+
     def param_mask(self, structure: Structure) -> Array:
         """``(theta_dim,)`` bool: which θ entries belong to active components."""
         owner = jnp.asarray(self.param_owner)
