@@ -54,11 +54,11 @@ class NetworkConfig:
         theta_loss_weight: weight of the v-prediction loss against the structure NLL.
         min_points_fraction: < 1 trains on random subsets of the points (keeping at least this
             fraction), so the network serves a variable number of points; 1 uses all points.
-        prior_skip: add the prior log-odds of each bit (``family.bit_prior_logits(λ)``, logit(λ)
-            for Bernoulli(λ) bits) to the decoder's logits, so
+        prior_skip: add the exact prior log-odds of each bit given the earlier bits under
+            p(M | λ) (``family.bit_prior_logits``, else by enumeration) to the decoder's logits, so
             the network learns the correction that the data make to p(M | λ) (the adaLN-Zero
             output starts at zero, i.e. at the prior, and the main effect of λ needs no
-            learning).
+            learning; an untrained decoder is exactly p(M | λ)).
         token_embedding: how each observation token is embedded: ``"linear"`` (one dense
             layer), ``"mlp"`` (a per-token MLP) or ``"film"`` (an MLP of the coordinates x_i
             that scales and shifts the measured value y_i: linear in y_i, so pooling gives
@@ -196,6 +196,36 @@ def _bernoulli_log_prob(logits: Array, noise_logits: Array, active: Array, noise
     return jnp.sum(lp_bits) + lp_noise
 
 
+def _prior_logits_fn(family) -> Callable:
+    """``(lam, bits) -> (K,)`` prior log-odds of each bit given the earlier ones under p(M | λ).
+
+    The family's own ``bit_prior_logits`` when it has one; otherwise by enumerating every
+    structure's ``structure_log_prior`` (noise models marginalised), for K ≤ 12.
+    """
+    if hasattr(family, "bit_prior_logits"):
+        return family.bit_prior_logits
+    k, nn_ = family.num_components, family.num_noise
+    if k > 12:
+        raise ValueError(
+            f"prior_skip needs family.bit_prior_logits for K = {k} > 12 (enumeration is too large)"
+        )
+    structures = all_structures(k, nn_)
+    active = structures.active  # (S, K)
+
+    def logits(lam, bits):
+        lp = jax.vmap(lambda a, n: family.structure_log_prior(Structure(a, n), lam))(
+            structures.active, structures.noise
+        )
+        # prefix_ok[s, i]: structure s agrees with bits on positions < i.
+        agree = (active == bits[None, :]).astype(jnp.int32)
+        prefix_ok = (jnp.cumsum(agree, axis=1) - agree) == jnp.arange(k)[None, :]
+        on = jnp.where(prefix_ok & (active == 1), lp[:, None], -jnp.inf)
+        off = jnp.where(prefix_ok & (active == 0), lp[:, None], -jnp.inf)
+        return jax.nn.logsumexp(on, axis=0) - jax.nn.logsumexp(off, axis=0)
+
+    return logits
+
+
 def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()) -> PrismEstimator:
     """Build the PRISM estimator for ``family`` (see the module docstring)."""
     k, nn_, d = family.num_components, family.num_noise, family.theta_dim
@@ -226,12 +256,16 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
         mean, std = jnp.asarray(mean_np), jnp.asarray(std_np)
         return u * jnp.broadcast_to(std, u.shape) + jnp.broadcast_to(mean, u.shape)
 
-    def prior_logit(lam):
-        """``(K,)`` prior log-odds of the bits (``family.bit_prior_logits``) when ``prior_skip``,
-        else zeros."""
-        if not config.prior_skip:
+    prior_logits = _prior_logits_fn(family) if config.prior_skip else None
+
+    def prior_logit(lam, bits):
+        """``(K,)`` exact autoregressive prior log-odds of the bits when ``prior_skip``, else 0."""
+        if prior_logits is None:
             return jnp.zeros((k,), jnp.float32)
-        return family.bit_prior_logits(lam)
+        # Keep the skip finite: the forced last bit is handled by the decoder, an impossible bit
+        # keeps a log-probability below −30, and the (already excluded) continuations of an
+        # impossible prefix get 0.
+        return jnp.clip(jnp.nan_to_num(prior_logits(lam, bits), nan=0.0), -30.0, 30.0)
 
     def init(key, example=None):
         del example  # shapes come from the family
@@ -284,7 +318,7 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
         logits, noise_logits = net.apply(
             params, h_lam, c_lam, pm, ex["active"], method=PrismNet.structure_logits
         )
-        logits = logits + prior_logit(ex["lam"])
+        logits = logits + prior_logit(ex["lam"], ex["active"])
         nll = -_bernoulli_log_prob(logits, noise_logits, ex["active"], ex["noise"])
         structure = Structure(ex["active"], ex["noise"])
         pmask = family.param_mask(structure)
@@ -326,7 +360,7 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
     def _logits(params, ctx, pm, bits):
         h_lam, c_lam, lam = ctx
         lg, nlg = net.apply(params, h_lam, c_lam, pm, bits, method=PrismNet.structure_logits)
-        return lg + prior_logit(lam), nlg
+        return lg + prior_logit(lam, bits), nlg
 
     @jax.jit
     def _structure_log_prob(params, tokens, lam, active, noise, pm):

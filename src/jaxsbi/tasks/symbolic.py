@@ -221,14 +221,23 @@ class ModelFamily:
         lp = m * jnp.log(lam_c) + (k - m) * jnp.log1p(-lam_c) - log_norm - math.log(self.num_noise)
         return jnp.where(m > 0, lp, -jnp.inf)
 
-    def bit_prior_logits(self, lam: Array) -> Array:
-        """``(K,)`` prior log-odds of each bit under p(M | λ): logit(λ) for every component.
+    def bit_prior_logits(self, lam: Array, bits: Array) -> Array:
+        """``(K,)`` exact autoregressive prior log-odds: log p(M_i = 1 | M_<i = bits_<i, λ) −
+        log p(M_i = 0 | …) under p(M | λ).
 
-        (Exact for the independent Bernoulli(λ) bits up to the at-least-one-active truncation.
-        PRISM's structure decoder adds these to its logits, see ``NetworkConfig.prior_skip``.)
+        After an active bit the remaining bits are independent Bernoulli(λ): logit(λ). While all
+        earlier bits are off, the at-least-one-active truncation raises the odds to
+        λ / ((1 − λ)(1 − (1 − λ)^(r − 1))) with r = K − i bits left, +inf for the last bit.
+        PRISM's structure decoder adds these to its logits (``NetworkConfig.prior_skip``), so an
+        untrained decoder is exactly the prior.
         """
+        k = self.num_components
         lam_c = jnp.clip(jnp.asarray(lam, jnp.float32), 1e-6, 1.0 - 1e-6)
-        return jnp.full((self.num_components,), jnp.log(lam_c) - jnp.log1p(-lam_c))
+        base = jnp.log(lam_c) - jnp.log1p(-lam_c)
+        rest = jnp.arange(k - 1, -1, -1, dtype=jnp.float32)  # r − 1 = bits after i
+        trunc = -jnp.log1p(-jnp.exp(rest * jnp.log1p(-lam_c)))  # +inf at the last bit
+        none_before = (jnp.cumsum(bits) - bits) == 0
+        return jnp.where(none_before, base + trunc, base)
 
     def param_mask(self, structure: Structure) -> Array:
         """``(theta_dim,)`` bool: which θ entries belong to active components."""
