@@ -20,7 +20,7 @@ def test_small_family_matches_the_exact_model_posterior():
         lambda_layers=1,
         structure_layers=1,
         theta_layers=2,
-        time_samples=2,
+        time_samples=4,
     )
     est = prism_estimator(family, net)
     params = est.init(jax.random.key(0))
@@ -28,7 +28,7 @@ def test_small_family_matches_the_exact_model_posterior():
     train = TrainConfig(
         learning_rate=2e-3,
         batch_size=128,
-        max_epochs=16,
+        max_epochs=24,
         steps_per_epoch=100,
         patience=1000,
         epochs_per_call=4,
