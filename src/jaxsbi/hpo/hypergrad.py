@@ -26,6 +26,7 @@ from jaxsbi.hpo.problem import Problem, inner_step, train
 __all__ = [
     "rmad_hypergradient",
     "drmad_hypergradient",
+    "reverse_pass",
     "greedy_hypergradient",
     "ift_hypergradient",
     "IFTResult",
@@ -33,50 +34,95 @@ __all__ = [
 ]
 
 
-def rmad_hypergradient(problem: Problem, h: Array) -> tuple[Array, Array, Array]:
+def rmad_hypergradient(
+    problem: Problem, h: Array, theta0: Array | None = None, num_steps: int | None = None
+) -> tuple[Array, Array, Array]:
     """Q(θ_T(h), h) and its exact gradient in h by reverse mode through T trainer steps.
 
     Args:
         problem: the problem.
         h: hyperparameters, shape ``(H,)``.
+        theta0: the start of training, shape ``(P,)``, held constant (a warm start from an
+            earlier θ gives the truncated, "short-horizon" hypergradient); defaults to
+            ``problem.theta_init``.
+        num_steps: T; defaults to ``problem.inner_steps``.
 
     Returns:
         ``(q, grad, theta_T)``: shapes ``()``, ``(H,)``, ``(P,)``.
     """
 
     def q_of_h(hh):
-        theta, _ = train(problem, hh)
+        theta, _ = train(problem, hh, theta0, num_steps)
         return problem.outer_loss(theta, hh), theta
 
     (q, theta), grad = jax.value_and_grad(q_of_h, has_aux=True)(h)
     return q, grad, theta
 
 
-def drmad_hypergradient(problem: Problem, h: Array) -> tuple[Array, Array, Array]:
-    """DrMAD: the reverse pass of the trainer at linearly interpolated states.
+def reverse_pass(
+    problem: Problem, h: Array, state_at, num_steps: int, theta_T: Array
+) -> tuple[Array, Array]:
+    """The reverse-mode recursion of the heavy-ball trainer, given the states it visited.
 
-    The heavy-ball step is linear in the velocity, so only θ_t needs approximating; the
-    vector–Jacobian product of each step is taken at θ_t ≈ (1 − t/T)θ₀ + (t/T)θ_T.
+    For t = T−1 … 0 it pulls (dθ_{t+1}, dv_{t+1}) back through the step
+    (θ_t, v_t) ↦ (θ_{t+1}, v_{t+1}) evaluated at ``states[t]`` and accumulates the h part.
+    The step is linear in the velocity, so only θ_t is needed. With the exact trajectory this
+    is RMAD's gradient; with interpolated states it is DrMAD's.
+
+    Args:
+        problem: the problem.
+        h: hyperparameters, shape ``(H,)``.
+        state_at: ``t -> θ_t`` (shape ``(P,)``) for an int32 scalar t in [0, T); e.g.
+            ``lambda t: states[t]`` for a stored trajectory ``(T, P)``.
+        num_steps: T.
+        theta_T: the final parameters, where Q is evaluated, shape ``(P,)``.
 
     Returns:
-        ``(q, grad, theta_T)``: shapes ``()``, ``(H,)``, ``(P,)``.
+        ``(q, grad)``: Q(θ_T, h) ``()`` and the hypergradient ``(H,)``.
     """
-    theta0 = problem.theta_init
-    theta_t, _ = train(problem, h)
-    q, (g_theta, g_h) = jax.value_and_grad(problem.outer_loss, argnums=(0, 1))(theta_t, h)
-    num_steps = problem.inner_steps
-    vel0 = jnp.zeros_like(theta0)
+    q, (g_theta, g_h) = jax.value_and_grad(problem.outer_loss, argnums=(0, 1))(theta_T, h)
+    vel0 = jnp.zeros_like(theta_T)
 
     def back(carry, t):
         d_theta, d_vel, d_h = carry
-        frac = t.astype(theta0.dtype) / num_steps
-        theta_approx = (1.0 - frac) * theta0 + frac * theta_t
-        _, vjp = jax.vjp(lambda th, ve, hh: inner_step(problem, th, ve, hh), theta_approx, vel0, h)
+        _, vjp = jax.vjp(lambda th, ve, hh: inner_step(problem, th, ve, hh), state_at(t), vel0, h)
         d_theta, d_vel, dh_step = vjp((d_theta, d_vel))
         return (d_theta, d_vel, d_h + dh_step), None
 
     carry = (g_theta, jnp.zeros_like(g_theta), g_h)
     (_, _, grad), _ = jax.lax.scan(back, carry, jnp.arange(num_steps - 1, -1, -1))
+    return q, grad
+
+
+def drmad_hypergradient(
+    problem: Problem, h: Array, theta0: Array | None = None, num_steps: int | None = None
+) -> tuple[Array, Array, Array]:
+    """DrMAD: the reverse pass of the trainer at linearly interpolated states.
+
+    Only θ₀ and θ_T are kept; :func:`reverse_pass` runs at θ_t ≈ (1 − t/T)θ₀ + (t/T)θ_T.
+    Exact when the trajectory is a straight line at constant speed. From a random start of a
+    neural network the straight line crosses regions of negative curvature that the real
+    trajectory leaves within a few dozen steps; at an eigenvalue λ < 0 each reverse step
+    multiplies the reverse state by the largest root of z² − (1 + μ + η|λ|)z + μ (> 1; 1.25 at
+    η|λ| = 0.07, μ = 0.9), so the hypergradient can blow up (see ``docs/hpo.md``). Warm
+    starts (``theta0`` = an earlier, converged θ) make the path short and nearly straight,
+    which is where DrMAD is accurate.
+
+    Args:
+        problem, h, theta0, num_steps: as in :func:`rmad_hypergradient`.
+
+    Returns:
+        ``(q, grad, theta_T)``: shapes ``()``, ``(H,)``, ``(P,)``.
+    """
+    theta0 = problem.theta_init if theta0 is None else theta0
+    num_steps = problem.inner_steps if num_steps is None else num_steps
+    theta_t, _ = train(problem, h, theta0, num_steps)
+
+    def interpolated(t):
+        frac = t.astype(theta0.dtype) / num_steps
+        return (1.0 - frac) * theta0 + frac * theta_t
+
+    q, grad = reverse_pass(problem, h, interpolated, num_steps, theta_t)
     return q, grad, theta_t
 
 

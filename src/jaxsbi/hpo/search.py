@@ -27,7 +27,7 @@ from jaxsbi.hpo.hypergrad import (
     inner_solve,
     rmad_hypergradient,
 )
-from jaxsbi.hpo.problem import Problem, _score, check_h, fit_and_score
+from jaxsbi.hpo.problem import Problem, _score, check_h, fit_and_score, inner_step, train
 
 __all__ = ["METHODS", "SearchConfig", "History", "optimise"]
 
@@ -50,6 +50,18 @@ class SearchConfig:
         hoag_step_scale: multiplies HOAG's first Lipschitz estimate L₀ = ‖p₀‖·H.
         max_cg_iter: CG iteration cap (HOAG).
         cg_damping: λ in (H + λI)v = ∇_θQ, for non-convex inner problems (HOAG).
+        warm_start: rmad / drmad / greedy train ``warm_steps`` steps per outer iteration,
+            starting from the previous iteration's θ (velocity reset to 0) instead of
+            ``theta_init``; before the first iteration θ is pre-trained at ``h_init`` for
+            ``inner_steps − warm_steps`` steps (charged to iteration 0). The hypergradient is
+            the truncated one through those last steps (their start held constant) — the
+            "short-horizon" hypergradient; for DrMAD it keeps the interpolated path short and
+            nearly straight. HOAG always warm-starts its inner solve.
+        warm_steps: trainer steps per warm-started iteration (0: ``inner_steps``).
+        greedy_every: greedy updates h after every ``greedy_every``-th trainer step (plain
+            steps in between); 1 is Luketina et al.'s method. Larger values cut its cost when
+            Q is expensive (e.g. a Laplace evidence, evaluated at every update). Its Adam step
+            is outer_lr / √(number of h updates per inner_steps).
     """
 
     outer_lr: float = 0.1
@@ -59,6 +71,9 @@ class SearchConfig:
     hoag_step_scale: float = 1.0
     max_cg_iter: int = 100
     cg_damping: float = 0.0
+    warm_start: bool = False
+    warm_steps: int = 0
+    greedy_every: int = 1
 
     def __post_init__(self):
         if not self.outer_lr > 0:
@@ -67,6 +82,10 @@ class SearchConfig:
             raise ValueError("need hoag_tol0 > 0, 0 < hoag_decay <= 1, hoag_step_scale > 0")
         if self.num_init < 1 or self.max_cg_iter < 1 or self.cg_damping < 0:
             raise ValueError("need num_init >= 1, max_cg_iter >= 1, cg_damping >= 0")
+        if self.warm_steps < 0:
+            raise ValueError(f"warm_steps must be >= 0 (0: inner_steps); got {self.warm_steps}")
+        if self.greedy_every < 1:
+            raise ValueError(f"greedy_every must be >= 1; got {self.greedy_every}")
 
 
 class History(NamedTuple):
@@ -220,65 +239,117 @@ def _project(problem, h):
     return jnp.clip(h, problem.lower, problem.upper)
 
 
+def _warm_starts(problem: Problem, cfg: SearchConfig):
+    """Training starts for the gradient methods: ``(steps, start_fn, compile_s)``.
+
+    Cold (default): every outer iteration trains ``inner_steps`` from ``theta_init``;
+    ``start_fn(k, theta_prev, h)`` returns ``(theta_init, 0.0)``. Warm: every iteration trains
+    ``warm_steps`` from the previous iteration's θ; before the first one, θ is pre-trained at
+    h for ``inner_steps − warm_steps`` steps (timed, and charged to iteration 0), so the first
+    hypergradient, too, only sees the end of training.
+    """
+    if not cfg.warm_start:
+        return problem.inner_steps, (lambda k, theta, h: (problem.theta_init, 0.0)), 0.0
+    steps = min(cfg.warm_steps or problem.inner_steps, problem.inner_steps)
+    pre_steps = problem.inner_steps - steps
+    if pre_steps == 0:
+        return steps, (lambda k, theta, h: (problem.theta_init if k == 0 else theta, 0.0)), 0.0
+    pretrain, t_compile = _compile(
+        lambda h: train(problem, h, problem.theta_init, pre_steps)[0], problem.h_init
+    )
+
+    def start(k, theta, h):
+        if k > 0:
+            return theta, 0.0
+        return _timed(pretrain, h)
+
+    return steps, start, t_compile
+
+
 def _unrolled(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) -> History:
     del key  # deterministic given the problem
     hypergrad = rmad_hypergradient if method == "rmad" else drmad_hypergradient
     opt = optax.adam(cfg.outer_lr)
 
-    def step(h, state):
-        q, g, theta = hypergrad(problem, h)
-        ev = _score(problem, theta, h)
-        upd, state = opt.update(g, state, h)
-        return ev._replace(q=q), g, _project(problem, optax.apply_updates(h, upd)), state
+    def make_step(num_steps):
+        def step(theta0, h, state):
+            q, g, theta = hypergrad(problem, h, theta0, num_steps)
+            ev = _score(problem, theta, h)
+            upd, state = opt.update(g, state, h)
+            return ev._replace(q=q), g, theta, _project(problem, optax.apply_updates(h, upd)), state
 
-    h = problem.h_init
+        return step
+
+    theta, h = problem.theta_init, problem.h_init
     state = opt.init(h)
-    fn, t_compile = _compile(step, h, state)
+    steps, start_at, t_compile = _warm_starts(problem, cfg)
+    fn, t_c = _compile(make_step(steps), theta, h, state)
+    t_compile += t_c
     rec = _Recorder(method)
     stopped = ""
     # Reverse mode re-runs the forward pass (checkpointing) and the backward pass: ≈ 3 fits.
     cost = 3.0 if method == "rmad" else 2.0
     for k in range(budget):
-        (ev, g, h_new, state_new), seconds = _timed(fn, h, state)
+        start, t_pre = start_at(k, theta, h)
+        (ev, g, theta_new, h_new, state_new), seconds = _timed(fn, start, h, state)
         if not (np.isfinite(float(ev.q)) and np.all(np.isfinite(np.asarray(g)))):
             stopped = _non_finite(method, k, h, ev.q, g)
             break
-        rec.add(h, ev, seconds, cost)
-        h, state = h_new, state_new
+        pre_fits = (problem.inner_steps - steps) / problem.inner_steps if k == 0 else 0.0
+        rec.add(h, ev, seconds + t_pre, cost * steps / problem.inner_steps + pre_fits)
+        theta, h, state = theta_new, h_new, state_new
     return rec.history(t_compile, stopped)
 
 
 def _greedy(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) -> History:
     del key
-    opt = optax.adam(cfg.outer_lr / np.sqrt(problem.inner_steps))
+    every = cfg.greedy_every
+    opt = optax.adam(cfg.outer_lr / np.sqrt(max(problem.inner_steps // every, 1)))
 
-    def run(h, state):
-        def body(carry, _):
-            theta, vel, hh, s = carry
-            _, g, theta, vel = greedy_hypergradient(problem, theta, vel, hh)
-            g = jnp.where(jnp.isfinite(g), g, jnp.nan)
-            upd, s = opt.update(g, s, hh)
-            return (theta, vel, _project(problem, optax.apply_updates(hh, upd)), s), jnp.sum(g)
+    def hyper_step(carry):
+        theta, vel, hh, s = carry
+        _, g, theta, vel = greedy_hypergradient(problem, theta, vel, hh)
+        g = jnp.where(jnp.isfinite(g), g, jnp.nan)
+        upd, s = opt.update(g, s, hh)
+        return (theta, vel, _project(problem, optax.apply_updates(hh, upd)), s), jnp.sum(g)
 
-        theta0 = problem.theta_init
-        (theta, _, h, state), gs = jax.lax.scan(
-            body, (theta0, jnp.zeros_like(theta0), h, state), None, length=problem.inner_steps
-        )
-        return _score(problem, theta, h), h, state, gs
+    def plain_step(carry):
+        theta, vel, hh, s = carry
+        theta, vel = inner_step(problem, theta, vel, hh)
+        return (theta, vel, hh, s), jnp.zeros((), theta.dtype)
 
-    h = problem.h_init
+    def make_run(num_steps):
+        def run(theta0, h, state):
+            def body(carry, k):
+                if every == 1:
+                    return hyper_step(carry)
+                return jax.lax.cond((k + 1) % every == 0, hyper_step, plain_step, carry)
+
+            (theta, _, h, state), gs = jax.lax.scan(
+                body, (theta0, jnp.zeros_like(theta0), h, state), jnp.arange(num_steps)
+            )
+            return _score(problem, theta, h), theta, h, state, gs
+
+        return run
+
+    theta, h = problem.theta_init, problem.h_init
     state = opt.init(h)
-    fn, t_compile = _compile(run, h, state)
+    steps, start_at, t_compile = _warm_starts(problem, cfg)
+    fn, t_c = _compile(make_run(steps), theta, h, state)
+    t_compile += t_c
     rec = _Recorder(method)
     stopped = ""
     for k in range(budget):
-        (ev, h_new, state_new, gs), seconds = _timed(fn, h, state)
+        start, t_pre = start_at(k, theta, h)
+        (ev, theta_new, h_new, state_new, gs), seconds = _timed(fn, start, h, state)
         if not (np.isfinite(float(ev.q)) and np.all(np.isfinite(np.asarray(gs)))):
             stopped = _non_finite(method, k, h, ev.q, gs)
             break
         # Greedy's model is the one trained while h moved; it is scored at the final h.
-        rec.add(h_new, ev, seconds, 2.0)
-        h, state = h_new, state_new
+        pre_fits = (problem.inner_steps - steps) / problem.inner_steps if k == 0 else 0.0
+        fits = (steps + steps // every) / problem.inner_steps  # a step + a hypergradient
+        rec.add(h_new, ev, seconds + t_pre, fits + pre_fits)
+        theta, h, state = theta_new, h_new, state_new
     return rec.history(t_compile, stopped)
 
 
