@@ -102,3 +102,28 @@ def test_bad_input_is_refused():
         jax.eval_shape(emb.init, key, jnp.zeros((16, 16), jnp.int32))
     with pytest.raises(ValueError, match="padding"):
         jax.eval_shape(ConvEmbedding(padding="VALID").init, key, jnp.zeros((16, 16)))
+
+
+def test_space_to_depth_patch_is_a_lossless_reshape():
+    from jaxsbi.nn.conv import _space_to_depth
+
+    x = np.arange(2 * 4 * 6 * 3, dtype=np.float32).reshape(2, 4, 6, 3)
+    y = np.asarray(_space_to_depth(jnp.asarray(x), 2))
+    assert y.shape == (2, 2, 3, 12)
+    for i, j, a, b, c in np.ndindex(2, 3, 2, 2, 3):
+        assert y[1, i, j, (a * 2 + b) * 3 + c] == x[1, 2 * i + a, 2 * j + b, c]
+    # With patch 2 and one block the downsampling factor is 2 · 2 = 4: a circular roll by 4
+    # pixels rolls the feature map by exactly one cell.
+    emb = ConvEmbedding(features=(4,), out=2, dense=(), padding="CIRCULAR", patch=2)
+    # Inputs and params from numpy (jax.random and flax's init cost seconds of compilation);
+    # 4 input channels = 2 × 2 pixels.
+    rng = np.random.default_rng(0)
+    img = jnp.asarray(rng.normal(size=(2, 16, 16)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(3, 3, 4, 4)), jnp.float32)
+    params = {"params": {"convs_0": {"kernel": kernel, "bias": jnp.zeros(4)}}}
+    f = emb.apply(params, img, method=ConvEmbedding.trunk)
+    assert f.shape == (2, 4, 4, 4)
+    f_roll = emb.apply(params, jnp.roll(img, 4, axis=1), method=ConvEmbedding.trunk)
+    np.testing.assert_allclose(f_roll, jnp.roll(f, 1, axis=1), atol=1e-5)
+    with pytest.raises(ValueError, match="divisible"):
+        jax.eval_shape(emb.init, jax.random.key(0), jnp.zeros((10, 10)))

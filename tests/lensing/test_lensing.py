@@ -261,3 +261,35 @@ def test_bad_input_is_refused():
         sie_deflection(jnp.ones(3), jnp.ones(3), float("nan"), 0.5, 0.0)
     with pytest.raises(ValueError, match=r"\|e\|"):
         ellipticity_to_q_phi(0.8, 0.7)
+
+
+def test_image_moments_profile_and_quadrupoles():
+    from jaxsbi.tasks.physics.lensing import image_moments
+
+    fov, size = 4.0, 32
+    x, y = pixel_grid(size, fov)
+    x, y = np.asarray(x[:, 0, :, 0]), np.asarray(y[:, 0, :, 0])
+    phi, r = np.arctan2(y, x), np.hypot(x, y)
+    # Ring images (Gaussian ring profiles of radius 0.8″ and 1.3″, as an Einstein ring).
+    rings = jnp.asarray(
+        np.stack([np.exp(-0.5 * ((r - r0) / 0.08) ** 2) for r0 in (0.8, 1.3)]), jnp.float32
+    )
+    images = jnp.concatenate(
+        [
+            jnp.ones((1, size, size)),
+            jnp.asarray(1.0 + 0.5 * np.cos(2 * phi), jnp.float32)[None],
+            rings,
+        ]
+    )
+    m = np.asarray(jax.vmap(lambda im: image_moments(im, fov))(images))
+    assert m.shape == (4, 24)
+    np.testing.assert_allclose(m[0, :8], 1.0, rtol=1e-6)
+    # The pixel grid is symmetric under 90° rotations and reflections: no quadrupole.
+    np.testing.assert_allclose(m[0, 8:], 0.0, atol=1e-5)
+    # I = 1 + 0.5 cos 2φ: <I cos 2φ> / <I> = 0.5 <cos² 2φ> = 0.25 (rings with many pixels).
+    np.testing.assert_allclose(m[1, 8 + 3 : 16], 0.25, atol=0.01)
+    np.testing.assert_allclose(m[1, 16:], 0.0, atol=1e-5)
+    # The ring profile peaks in the annulus holding the ring (annuli 2″ / 8 = 0.25″ wide).
+    assert np.argmax(m[2, :8]) == 3 and np.argmax(m[3, :8]) == 5
+    with pytest.raises(ValueError, match="square"):
+        image_moments(jnp.ones((4, 5)), fov)

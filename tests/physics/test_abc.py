@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsbi.abc import rejection_abc
-from jaxsbi.distributions import normal
+from jaxsbi.abc import equal_weight_samples, rejection_abc, smc_abc
+from jaxsbi.distributions import normal, uniform
 from jaxsbi.tasks import Task
 
 NOISE_SD = 0.5
@@ -89,3 +89,78 @@ def test_bad_input(kwargs, match):
     x_obs, n = args.pop("x_obs"), args.pop("num_simulations")
     with pytest.raises(ValueError, match=match):
         rejection_abc(jax.random.key(0), TASK, x_obs, n, **args)
+
+
+# ----------------------------------------------------------------------------- SMC-ABC
+
+WIDE = Task(
+    name="flat_gaussian",
+    prior=uniform(jnp.full(2, -5.0), jnp.full(2, 5.0)),
+    simulate=_simulate,
+    x_shape=(2,),
+)
+
+
+@pytest.mark.slow
+def test_smc_abc_reaches_small_tolerance_and_matches_posterior():
+    # Flat prior on [-5, 5]², x | θ ~ N(θ, 0.25 I): posterior ≈ N(x_o, 0.25 I); the ε-ball of
+    # ABC adds about ε²/4 to each variance (uniform in a disc of radius ε: variance ε²/4).
+    res = smc_abc(
+        jax.random.key(0),
+        WIDE,
+        X_OBS,
+        1000,
+        target_epsilon=0.15,
+        scale=np.ones(2, np.float32),
+    )
+    assert res.stopped == "target_epsilon" and res.epsilon == pytest.approx(0.15)
+    assert np.all(np.diff(res.epsilons) < 0) and np.all(res.distances <= res.epsilon)
+    assert res.weights.sum() == pytest.approx(1.0) and res.ess[-1] > 500
+    assert res.num_simulations == res.simulations.sum()
+    # Far fewer simulations than rejection from the prior at this tolerance would need
+    # (acceptance π ε² p(x_o) ≈ 0.07 / 100 → ~1.4M simulations for 1000 samples).
+    assert res.num_simulations < 300_000
+    mean = res.weights @ res.theta
+    var = res.weights @ (res.theta - mean) ** 2
+    np.testing.assert_allclose(mean, X_OBS, atol=0.06)
+    np.testing.assert_allclose(var, 0.25 + 0.15**2 / 4, rtol=0.15)
+    draws = equal_weight_samples(jax.random.key(1), res.theta, res.weights)
+    assert 200 < draws.shape[0] <= 1000 and len(np.unique(draws[:, 0])) == draws.shape[0]
+    np.testing.assert_allclose(draws.mean(0), X_OBS, atol=0.1)
+    again = smc_abc(
+        jax.random.key(0), WIDE, X_OBS, 1000, target_epsilon=0.15, scale=np.ones(2, np.float32)
+    )
+    np.testing.assert_array_equal(again.theta, res.theta)
+
+
+def test_equal_weight_samples_keeps_in_proportion_to_weight():
+    theta = np.arange(4000, dtype=np.float32).reshape(2000, 2)
+    w = np.where(np.arange(2000) < 1000, 1.0, 0.25)
+    kept = equal_weight_samples(jax.random.key(0), theta, w)
+    first = np.sum(kept[:, 0] < 2000)  # rows 0..999
+    # Kept with probability 1 and 0.25: ~1000 and ~250 (binomial sd ≈ 14).
+    assert first == 1000 and 190 < kept.shape[0] - first < 310
+    with pytest.raises(ValueError, match="weights"):
+        equal_weight_samples(jax.random.key(0), theta, -w)
+    with pytest.raises(ValueError, match="pair"):
+        equal_weight_samples(jax.random.key(0), theta, w[:10])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"x_obs": np.zeros(3)}, "x_shape"),
+        ({"num_particles": 1}, "num_particles"),
+        ({"initial_simulations": 10}, "initial_simulations"),
+        ({"epsilon_quantile": 1.0}, "epsilon_quantile"),
+        ({"kernel_scale": 0.0}, "kernel_scale"),
+        ({"target_epsilon": -1.0}, "target_epsilon"),
+        ({"min_acceptance_rate": 1.0}, "min_acceptance_rate"),
+        ({"scale": np.array([1.0, np.inf])}, "scale"),
+    ],
+)
+def test_smc_abc_bad_input(kwargs, match):
+    args = {"x_obs": X_OBS, "num_particles": 100} | kwargs
+    x_obs, n = args.pop("x_obs"), args.pop("num_particles")
+    with pytest.raises(ValueError, match=match):
+        smc_abc(jax.random.key(0), WIDE, x_obs, n, **args)
