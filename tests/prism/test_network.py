@@ -85,6 +85,8 @@ def test_inactive_theta_never_changes_the_decoder(symbolic):
         1,
         1,
         SMALL.mlp_ratio,
+        SMALL.token_embedding,
+        SMALL.token_hidden,
     )
     s = Structure(jnp.array([1, 0, 1], jnp.int32), jnp.int32(1))
     pmask = family.param_mask(s)

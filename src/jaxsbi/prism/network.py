@@ -47,7 +47,7 @@ class PrismNet(nn.Module):
     structure_layers: int = 2
     theta_layers: int = 2
     mlp_ratio: int = 2
-    token_embedding: str = "linear"
+    token_embedding: str = "film"
     token_hidden: int = 64
 
     def setup(self):
