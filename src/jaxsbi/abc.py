@@ -30,7 +30,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -242,7 +242,8 @@ class SMCABCResult(NamedTuple):
         simulations: ``(num_generations,)`` simulations run in each generation.
         ess: ``(num_generations,)`` Kish effective sample size of each generation's weights.
         num_simulations: all simulations (excluding the pilot run).
-        num_invalid: simulations whose output had NaN/inf (never accepted).
+        num_invalid: simulations whose output had NaN/inf, or whose θ lay outside the prior's
+            support (never accepted).
         scale: ``x_shape`` per-summary scale used in the distance.
         stopped: why the run stopped: "target_epsilon", "min_acceptance_rate",
             "max_generations" or "max_simulations".
@@ -269,33 +270,39 @@ _SMC_FNS: dict = {}
 _U_BOUND = 15.0
 
 
-def _smc_fns(task, n: int):
+def _smc_fns(task, n: int, moves: str):
     """jit'd (propose + simulate, weights) for a population of size n; cached per task."""
-    cache_key = (task.prior, task.simulate, n)
+    cache_key = (task.prior, task.simulate, n, moves)
     if cache_key in _SMC_FNS:
         return _SMC_FNS[cache_key]
     prior = task.prior
+    if moves == "unconstrained":
+        from_space, log_density = prior.from_unconstrained, prior.unconstrained_log_prob
+    else:
+        from_space, log_density = (lambda u: u), prior.log_prob
 
     def propose(key, u_prev, log_w_prev, chol, x_obs, scale):
         k_pick, k_move, k_sim = jax.random.split(key, 3)
         idx = jax.random.categorical(k_pick, log_w_prev, shape=(n,))
         z = jax.random.normal(k_move, (n, u_prev.shape[1]))
         u = u_prev[idx] + z @ chol.T
-        theta = jax.vmap(prior.from_unconstrained)(u)
+        theta = jax.vmap(from_space)(u)
+        inside = jnp.isfinite(jax.vmap(log_density)(u))
         x = jax.vmap(task.simulate)(jax.random.split(k_sim, n), theta)
         flat = x.reshape(n, -1)
-        ok = jnp.all(jnp.isfinite(flat), axis=1) & jnp.all(jnp.isfinite(theta), axis=1)
+        ok = jnp.all(jnp.isfinite(flat), axis=1) & jnp.all(jnp.isfinite(theta), axis=1) & inside
         zd = (flat - x_obs.reshape(1, -1)) / scale.reshape(1, -1)
         dist = jnp.sqrt(jnp.sum(jnp.where(ok[:, None], zd, 0.0) ** 2, axis=1))
         return u, theta, jnp.where(ok, dist, jnp.inf)
 
     def log_weights(u_new, u_prev, log_w_prev, chol):
-        # w_i ∝ p_u(u_i) / Σ_j w_j N(u_i | u_j, Σ) (Beaumont et al. 2009), in unconstrained space
-        # where p_u includes the prior's log-Jacobian. The Gaussian's constant cancels.
+        # w_i ∝ p(u_i) / Σ_j w_j N(u_i | u_j, Σ) (Beaumont et al. 2009), p the prior's density
+        # in the space of the moves (with its log-Jacobian in unconstrained space). The
+        # Gaussian's constant cancels.
         def one(u):
             diff = jax.scipy.linalg.solve_triangular(chol, (u[None, :] - u_prev).T, lower=True)
             log_k = -0.5 * jnp.sum(diff**2, axis=0)
-            return prior.unconstrained_log_prob(u) - jax.nn.logsumexp(log_w_prev + log_k)
+            return log_density(u) - jax.nn.logsumexp(log_w_prev + log_k)
 
         return jax.lax.map(one, u_new, batch_size=256)
 
@@ -322,6 +329,7 @@ def smc_abc(
     max_generations: int = 30,
     max_simulations: int = 10_000_000,
     kernel_scale: float = 2.0,
+    moves: Literal["theta", "unconstrained"] = "theta",
     scale=None,
     num_pilot: int = 10_000,
 ) -> SMCABCResult:
@@ -331,8 +339,7 @@ def smc_abc(
     ``initial_simulations`` draws. Each later generation t sets its tolerance ε_t to the
     ``epsilon_quantile`` quantile of the previous distances, proposes θ* by picking a particle
     in proportion to its weight and moving it by a Gaussian with ``kernel_scale`` × the weighted
-    covariance of the particles (2 is Beaumont's choice; the moves happen in the prior's
-    unconstrained space, so proposals never leave the support), simulates in batches of
+    covariance of the particles (2 is Beaumont's choice), simulates in batches of
     ``num_particles`` until ``num_particles`` have distance ≤ ε_t, and weights them by
     prior / proposal density. At every generation the weighted particles target the ABC
     posterior p(θ | ‖x − x_o‖ ≤ ε_t).
@@ -353,6 +360,10 @@ def smc_abc(
         max_generations: upper bound on generations (including generation 0).
         max_simulations: simulation budget (pilot run excluded).
         kernel_scale: perturbation covariance = kernel_scale × weighted particle covariance.
+        moves: "theta": Gaussian moves of θ itself (a proposal outside the prior's support is
+            simulated in the batch but never accepted); "unconstrained": moves in the prior's
+            unconstrained space (never outside the support, but the log-Jacobian makes the
+            weights far more uneven for a posterior near a bound of a box prior).
         scale: per-summary distance scale, as in :func:`rejection_abc` (default: pilot MAD).
         num_pilot: pilot run size for the default scale.
 
@@ -381,6 +392,8 @@ def smc_abc(
         raise ValueError(f"min_acceptance_rate must be in [0, 1), got {min_acceptance_rate}")
     if not (math.isfinite(float(kernel_scale)) and kernel_scale > 0):
         raise ValueError(f"kernel_scale must be positive and finite, got {kernel_scale}")
+    if moves not in ("theta", "unconstrained"):
+        raise ValueError(f"moves must be 'theta' or 'unconstrained', got {moves!r}")
     if target_epsilon is not None and not float(target_epsilon) > 0:
         raise ValueError(f"target_epsilon must be > 0, got {target_epsilon}")
     if scale is None:
@@ -405,9 +418,11 @@ def smc_abc(
     log_w = np.zeros(num_particles, np.float32)
     epsilons, rates, sims, ess = [gen0.epsilon], [num_particles / init_n], [init_n], [num_particles]
     total, invalid = int(init_n), gen0.num_invalid
-    propose, weigh = _smc_fns(task, int(num_particles))
+    propose, weigh = _smc_fns(task, int(num_particles), moves)
     x_j, s_j = jnp.asarray(x_obs), jnp.asarray(scale)
-    to_u = jax.jit(jax.vmap(task.prior.to_unconstrained))
+    to_u = jax.jit(
+        jax.vmap(task.prior.to_unconstrained if moves == "unconstrained" else (lambda t: t))
+    )
     stopped = "max_generations"
     for t in range(1, max_generations):
         if target_epsilon is not None and epsilons[-1] <= target_epsilon:

@@ -1,4 +1,4 @@
-"""Rejection ABC against the analytic posterior of a conjugate Gaussian model."""
+"""Rejection ABC and SMC-ABC against the analytic posterior of a Gaussian model."""
 
 import jax
 import jax.numpy as jnp
@@ -102,17 +102,12 @@ WIDE = Task(
 
 
 @pytest.mark.slow
-def test_smc_abc_reaches_small_tolerance_and_matches_posterior():
+@pytest.mark.parametrize("moves", ["theta", "unconstrained"])
+def test_smc_abc_reaches_small_tolerance_and_matches_posterior(moves):
     # Flat prior on [-5, 5]², x | θ ~ N(θ, 0.25 I): posterior ≈ N(x_o, 0.25 I); the ε-ball of
     # ABC adds about ε²/4 to each variance (uniform in a disc of radius ε: variance ε²/4).
-    res = smc_abc(
-        jax.random.key(0),
-        WIDE,
-        X_OBS,
-        1000,
-        target_epsilon=0.15,
-        scale=np.ones(2, np.float32),
-    )
+    kw = dict(target_epsilon=0.15, scale=np.ones(2, np.float32), moves=moves)
+    res = smc_abc(jax.random.key(0), WIDE, X_OBS, 1000, **kw)
     assert res.stopped == "target_epsilon" and res.epsilon == pytest.approx(0.15)
     assert np.all(np.diff(res.epsilons) < 0) and np.all(res.distances <= res.epsilon)
     assert res.weights.sum() == pytest.approx(1.0) and res.ess[-1] > 500
@@ -127,9 +122,7 @@ def test_smc_abc_reaches_small_tolerance_and_matches_posterior():
     draws = equal_weight_samples(jax.random.key(1), res.theta, res.weights)
     assert 200 < draws.shape[0] <= 1000 and len(np.unique(draws[:, 0])) == draws.shape[0]
     np.testing.assert_allclose(draws.mean(0), X_OBS, atol=0.1)
-    again = smc_abc(
-        jax.random.key(0), WIDE, X_OBS, 1000, target_epsilon=0.15, scale=np.ones(2, np.float32)
-    )
+    again = smc_abc(jax.random.key(0), WIDE, X_OBS, 1000, **kw)
     np.testing.assert_array_equal(again.theta, res.theta)
 
 
@@ -157,6 +150,7 @@ def test_equal_weight_samples_keeps_in_proportion_to_weight():
         ({"target_epsilon": -1.0}, "target_epsilon"),
         ({"min_acceptance_rate": 1.0}, "min_acceptance_rate"),
         ({"scale": np.array([1.0, np.inf])}, "scale"),
+        ({"moves": "sideways"}, "moves"),
     ],
 )
 def test_smc_abc_bad_input(kwargs, match):
