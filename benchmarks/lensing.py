@@ -40,6 +40,7 @@ from jaxsbi.diagnostics import (
     mcmc_summary,
     pair_plot,
     ratio_roc,
+    ratio_roc_draws,
     roc_plot,
 )
 from jaxsbi.diagnostics.training import loss_plot
@@ -81,6 +82,7 @@ def settings(quick: bool, size: int) -> dict:
             mcmc_warmup=300,
             mcmc_samples=1000,
             roc_samples=2000,
+            roc_proposal_scale=0.25,
             undertrained_steps=20,
         )
     if size == 32:
@@ -100,9 +102,11 @@ def settings(quick: bool, size: int) -> dict:
             mcmc_chains=16,
             mcmc_warmup=500,
             mcmc_samples=2000,
-            # The importance weights of the ROC check are degenerate for narrow posteriors
-            # (ESS ≈ 10 of 2,000 after training): many samples keep the AUC's noise down.
+            # The p(x)-weighted ROC check's weights are degenerate for narrow posteriors (ESS
+            # ≈ 10 of 2,000 after training); the local form (proposals from the prior contracted
+            # by 0.25 towards θ) keeps them even. Both are run.
             roc_samples=20_000,
+            roc_proposal_scale=0.25,
             undertrained_steps=20,
         )
     return dict(
@@ -121,6 +125,7 @@ def settings(quick: bool, size: int) -> dict:
         mcmc_warmup=500,
         mcmc_samples=2000,
         roc_samples=20_000,
+        roc_proposal_scale=0.25,
         undertrained_steps=20,
     )
 
@@ -325,36 +330,20 @@ def undertrained(key, est, source, s: dict, params_init):
     return params, float(hist.best_val_loss)
 
 
-def roc_samples(key, task, n: int) -> dict:
-    """The two sample sets of the amortised ROC check: (θ, x) ~ p(θ, x) and (θ', x') ~
-    p(θ) p(x), as :func:`jaxsbi.diagnostics.ratio_roc_check` draws them."""
-    k_tj, k_xj, k_tm, k_tp, k_xm = jax.random.split(key, 5)
-    sim = jax.jit(jax.vmap(task.simulate))
-    theta_j = task.prior.sample(k_tj, (n,))
-    x_m_source = task.prior.sample(k_tp, (n,))
-    return {
-        "theta_joint": theta_j,
-        "x_joint": sim(jax.random.split(k_xj, n), theta_j),
-        "theta_marginal": task.prior.sample(k_tm, (n,)),  # independent of x_marginal
-        "x_marginal": sim(jax.random.split(k_xm, n), x_m_source),
-    }
-
-
-def roc_check(est, params, draws: dict, fov: float) -> tuple[dict, dict]:
-    """ROC AUC of the ratio check with two classifier inputs: (θ, raw pixels), as the AALR
-    pipeline does, and (θ, :func:`image_moments`): 24 ring profile / quadrupole features of
-    each image. Both are valid checks (an exact ratio gives AUC 0.5 for any feature map of x);
-    an MLP on 1,024 raw pixels has little power to see a wrong ratio from a few thousand
-    images, the moments have much more."""
-    log_r = jax.jit(jax.vmap(lambda t, x: est.log_ratio(params, t, x)))
-    logw = log_r(draws["theta_marginal"], draws["x_marginal"])
+def roc_check(draws: dict, fov: float) -> tuple[dict, dict]:
+    """ROC AUC of the ratio check (draws of :func:`jaxsbi.diagnostics.ratio_roc_draws`) with two
+    classifier inputs: (θ, raw pixels), as the AALR pipeline does, and (θ,
+    :func:`image_moments`): 24 ring profile / quadrupole features of each image. Both are valid
+    checks (an exact ratio gives AUC 0.5 for any feature map of x); an MLP on 1,024 raw pixels
+    has little power to see a wrong ratio from a few thousand images, the moments have much
+    more."""
     feats = jax.jit(jax.vmap(lambda im: image_moments(im, fov)))
     out, rocs = {}, {}
     for name, fx in (("pixels", lambda v: v), ("moments", feats)):
         roc = ratio_roc(
             fx(draws["x_joint"]),
             fx(draws["x_marginal"]),
-            logw,
+            draws["log_weights"],
             theta_joint=draws["theta_joint"],
             theta_marginal=draws["theta_marginal"],
         )
@@ -367,6 +356,37 @@ def roc_check(est, params, draws: dict, fov: float) -> tuple[dict, dict]:
             "auc_noise_approx": float(0.3 / np.sqrt(min(roc.num_test, roc.effective_sample_size))),
         }
     return out, rocs
+
+
+def save_state(cache: Path, params, p_under, under_loss: float, hist: dict, info: dict) -> None:
+    """The trained and the under-trained estimator, so ``--reuse`` skips simulation + training."""
+    from flax import serialization
+
+    cache.mkdir(parents=True, exist_ok=True)
+    state = {"params": params, "under": p_under}
+    tmp = cache / "state.msgpack.tmp"
+    tmp.write_bytes(serialization.msgpack_serialize(serialization.to_state_dict(state)))
+    tmp.replace(cache / "state.msgpack")
+    hist = {
+        k: (np.asarray(v).tolist() if isinstance(v, list | np.ndarray) else v)
+        for k, v in hist.items()
+    }
+    write_json(cache / "training.json", {"info": info, "hist": hist, "under_loss": under_loss})
+
+
+def load_state(cache: Path, est, task, key):
+    from flax import serialization
+
+    path = cache / "state.msgpack"
+    if not path.is_file():
+        raise FileNotFoundError(f"--reuse: {path} does not exist; run once without --reuse")
+    theta0 = jnp.zeros((2, task.theta_dim))
+    x0 = jnp.zeros((2, *task.x_shape))
+    template = est.init(key, theta0, x0)
+    raw = serialization.msgpack_restore(path.read_bytes())
+    state = serialization.from_state_dict({"params": template, "under": template}, raw)
+    meta = json.loads((cache / "training.json").read_text())
+    return state["params"], state["under"], meta["under_loss"], meta["hist"], meta["info"]
 
 
 def log_posterior_fn(task, est, params):
@@ -604,9 +624,15 @@ def main(argv=None) -> dict:
         help="steps: one compiled call per step (fast on CPU); fit: jaxsbi.train.fit",
     )
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="load the estimators saved by an earlier run of the same setting (runs/) instead of "
+        "simulating and training again",
+    )
     args = ap.parse_args(argv)
     s = settings(args.quick, args.size)
-    suffix = "" if args.size == 32 else f"_{args.size}"
+    suffix = ("" if args.size == 32 else f"_{args.size}") + ("_quick" if args.quick else "")
     out_dir = ROOT / "results" / f"lensing{suffix}"
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -650,9 +676,18 @@ def main(argv=None) -> dict:
         "hidden": [128, 128],
         "num_contrastive": 2,
     }
-    params, hist, result["training"], source, params_init = train(
-        k_train, task, est, s, args.data, not args.no_progress, args.trainer
-    )
+    k_roc, k_under = jax.random.split(jax.random.fold_in(key, 7))
+    cache = ROOT.parent / "runs" / f"lensing_bench{suffix}"
+    if args.reuse:
+        params, p_under, under_loss, hist, result["training"] = load_state(cache, est, task, key)
+        result["training"]["reused_from"] = str(cache.relative_to(ROOT.parent))
+    else:
+        params, hist, result["training"], source, params_init = train(
+            k_train, task, est, s, args.data, not args.no_progress, args.trainer
+        )
+        # The same network after a handful of steps: a deliberately bad ratio for the ROC check.
+        p_under, under_loss = undertrained(k_under, est, source, s, params_init)
+        save_state(cache, params, p_under, under_loss, hist, result["training"])
     n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params["net"]))
     result["network"]["num_params"] = n_params
     loss_plot(hist["train_loss"], hist["val_loss"], out_dir / "loss.png")
@@ -683,37 +718,56 @@ def main(argv=None) -> dict:
     )
 
     # The AALR paper's ratio check, amortised over the prior, for the trained estimator and for
-    # the same network after a handful of steps (it must be flagged: AUC well above 0.5).
-    k_roc, k_under = jax.random.split(jax.random.fold_in(key, 7))
-    draws = roc_samples(k_roc, task, s["roc_samples"])
-    result["roc"], rocs = roc_check(est, params, draws, config.fov)
-    p_under, under_loss = undertrained(k_under, est, source, s, params_init)
-    result["roc_undertrained"], rocs_u = roc_check(est, p_under, draws, config.fov)
-    result["roc_undertrained"].update(steps=s["undertrained_steps"], val_loss=under_loss)
+    # the same network after a handful of steps (it must be flagged: AUC well above 0.5): in the
+    # paper's form (marginal draws from p(x)) and with local proposals (even weights).
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8.0, 4.0))
-    axes = fig.subplots(1, 2)
-    for ax, name in zip(axes, ("moments", "pixels"), strict=True):
-        roc_plot(rocs[name], ax=ax, label=f"trained: AUC {rocs[name].auc:.3f}")
-        roc_plot(
-            rocs_u[name],
-            ax=ax,
-            label=f"{s['undertrained_steps']} steps: AUC {rocs_u[name].auc:.3f}",
-        )
-        ax.set_title(f"classifier on (θ, {name})", fontsize=9)
-        handles, labels = ax.get_legend_handles_labels()
-        unique = dict(zip(labels, handles, strict=True))  # one "diagonal" entry
-        ax.legend(unique.values(), unique.keys(), loc="lower right", fontsize=8)
-    fig.savefig(str(out_dir / "roc.png"), dpi=90, bbox_inches="tight")
-    for name in ("moments", "pixels"):
-        r, ru = result["roc"][name], result["roc_undertrained"][name]
-        print(
-            f"ROC AUC on (θ, {name}), {r['num_test']} held out per class: trained "
-            f"{r['auc']:.3f} (noise ~{r['auc_noise_approx']:.3f}), under-trained "
-            f"({s['undertrained_steps']} steps, val loss {under_loss:.3f}) {ru['auc']:.3f}",
-            flush=True,
-        )
+    forms = {"prior": None, "local": s["roc_proposal_scale"]}
+    result["roc"], result["roc_undertrained"] = {}, {}
+    fig = Figure(figsize=(8.0, 8.0))
+    axes = fig.subplots(2, 2)
+    for row, (form, scale) in enumerate(forms.items()):
+        rocs_f = {}
+        for which, p in (("trained", params), ("under", p_under)):
+            draws = ratio_roc_draws(
+                k_roc,
+                task.prior,
+                task.simulate,
+                est.log_ratio,
+                p,
+                num_samples=s["roc_samples"],
+                proposal_scale=scale,
+                batch_size_ratio=64,
+            )
+            out, rocs_f[which] = roc_check(draws, config.fov)
+            key_out = "roc" if which == "trained" else "roc_undertrained"
+            result[key_out][form] = {"proposal_scale": scale, **out}
+        for ax, name in zip(axes[row], ("moments", "pixels"), strict=True):
+            tr, un = rocs_f["trained"][name], rocs_f["under"][name]
+            roc_plot(
+                tr, ax=ax, label=f"trained: AUC {tr.auc:.3f} (ESS {tr.effective_sample_size:.0f})"
+            )
+            roc_plot(
+                un,
+                ax=ax,
+                label=f"{s['undertrained_steps']} steps: AUC {un.auc:.3f}",
+            )
+            where = "x' ~ p(x)" if scale is None else f"local proposals, s = {scale}"
+            ax.set_title(f"(θ, {name}); {where}", fontsize=9)
+            handles, labels = ax.get_legend_handles_labels()
+            unique = dict(zip(labels, handles, strict=True))  # one "diagonal" entry
+            ax.legend(unique.values(), unique.keys(), loc="lower right", fontsize=7)
+        for name in ("moments", "pixels"):
+            r, ru = result["roc"][form][name], result["roc_undertrained"][form][name]
+            print(
+                f"ROC ({form}) AUC on (θ, {name}), {r['num_test']} held out per class: trained "
+                f"{r['auc']:.3f} (ESS {r['effective_sample_size']:.0f}, noise "
+                f"~{r['auc_noise_approx']:.3f}), under-trained ({s['undertrained_steps']} steps, "
+                f"val loss {under_loss:.3f}) {ru['auc']:.3f}",
+                flush=True,
+            )
+    result["roc_undertrained"].update(steps=s["undertrained_steps"], val_loss=under_loss)
+    fig.savefig(str(out_dir / "roc.png"), dpi=80, bbox_inches="tight")
 
     x_mcmc = jnp.asarray(extras["x"][: s["mcmc_obs"]])
     print(f"MCMC on {s['mcmc_obs']} observations x {s['mcmc_chains']} chains:", flush=True)

@@ -39,6 +39,7 @@ def test_two_moons_config_maps_onto_dataclasses():
         ('experiment = "nope"\n', "unknown experiment 'nope'"),
         ('[task]\nname = "x"\n', "missing top-level key 'experiment'"),
         ('experiment = "aalr"\nsed = 1\n[task]\nname = "two_moons"\n', "sed"),
+        ('experiment = "aalr"\n[task]\nname = "mg1"\nx_transform = "log"\n', "x_transform"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path, text, message):
@@ -53,3 +54,24 @@ def test_value_checks_inside_dataclasses_are_reported_with_their_path():
         from_dict(SamplerConfig, {"num_chains": 0})
     with pytest.raises(ConfigError, match="expected a number"):
         from_dict(SamplerConfig, {"target_acceptance": True})
+
+
+def test_x_transform_maps_simulations_and_observations_and_refuses_out_of_domain():
+    import jax
+    import numpy as np
+
+    from jaxsbi.pipeline import transform_task
+    from jaxsbi.tasks import get_task
+
+    task = get_task("mg1")
+    x_obs = np.array([[1.0, 3.5, 4.6, 6.6, 15.8]], np.float32)
+    new, x_t = transform_task(task, x_obs, "log1p")
+    np.testing.assert_allclose(x_t, np.log1p(x_obs), rtol=1e-6)
+    key, theta = jax.random.key(0), np.array([1.0, 4.0, 0.2], np.float32)
+    np.testing.assert_allclose(
+        new.simulate(key, theta), np.log1p(task.simulate(key, theta)), rtol=1e-5
+    )
+    assert new.name == task.name and new.log_likelihood is None
+    assert transform_task(task, x_obs, "none") == (task, x_obs)
+    with pytest.raises(ValueError, match=r"needs x > -1.*entry \[0, 2\]"):
+        transform_task(task, np.array([[1.0, 2.0, -3.0, 4.0, 5.0]]), "log1p")

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +49,8 @@ __all__ = [
     "DiagnosticsConfig",
     "OutputConfig",
     "AALRConfig",
+    "X_TRANSFORMS",
+    "transform_task",
     "build_estimator",
     "online_sampler",
     "train_estimator",
@@ -56,6 +58,45 @@ __all__ = [
 ]
 
 log = logging.getLogger("jaxsbi")
+
+
+# name -> (elementwise bijection, its domain as a predicate on numpy arrays, domain in words)
+X_TRANSFORMS: dict = {
+    "none": (lambda x: x, lambda x: np.ones(np.shape(x), bool), "all reals"),
+    "log1p": (jnp.log1p, lambda x: x > -1.0, "x > -1"),
+}
+
+
+def transform_task(task, x_obs: np.ndarray, name: str):
+    """``(task, x_obs)`` with x replaced by ``X_TRANSFORMS[name]`` of x.
+
+    The returned task simulates f(x) (a simulation outside f's domain becomes NaN, and is
+    excluded and counted like any non-finite simulation); the observations are transformed
+    here, and any outside the domain is refused. The task keeps its name (reference posteriors
+    are looked up by it, for the untransformed observations) but loses ``log_likelihood``,
+    which is a density of the untransformed x.
+    """
+    if name not in X_TRANSFORMS:
+        raise ValueError(f"unknown x transform {name!r}; choose from {sorted(X_TRANSFORMS)}")
+    if name == "none":
+        return task, x_obs
+    fn, inside, domain = X_TRANSFORMS[name]
+    x_obs = np.asarray(x_obs, np.float32)
+    bad = ~inside(x_obs)
+    if bad.any():
+        idx = np.argwhere(bad)[0].tolist()
+        raise ValueError(
+            f"x_transform {name!r} needs {domain}, but observation entry {idx} is "
+            f"{x_obs[tuple(idx)]}"
+        )
+    base = task.simulate
+
+    def simulate(key, theta):
+        x = base(key, theta)
+        return jnp.where(inside(x), fn(jnp.where(inside(x), x, 0.0)), jnp.nan)
+
+    new = dataclasses.replace(task, simulate=simulate, log_likelihood=None)
+    return new, np.asarray(fn(x_obs), np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,14 +109,23 @@ class TaskConfig:
         online: simulate a fresh batch at every training step instead of a fixed budget.
         simulation_chunk: simulations per compiled batch of the fixed budget (lower it for
             simulators with large intermediates, e.g. ray-traced images).
+        x_transform: an elementwise bijection applied to x before the ratio estimator sees it
+            (simulations and observations alike): "none" or "log1p" (for x ≥ 0 with heavy
+            tails, e.g. queueing times; see :data:`X_TRANSFORMS`). A bijection of x leaves the
+            posterior p(θ | x_o) unchanged; it only changes what the classifier has to learn.
     """
 
     name: str
     num_simulations: int = 10_000
     online: bool = False
     simulation_chunk: int = 100_000
+    x_transform: str = "none"
 
     def __post_init__(self):
+        if self.x_transform not in X_TRANSFORMS:
+            raise ValueError(
+                f"task.x_transform must be one of {sorted(X_TRANSFORMS)}, got {self.x_transform!r}"
+            )
         if self.num_simulations < 10:
             raise ValueError(f"task.num_simulations must be >= 10, got {self.num_simulations}")
         if self.simulation_chunk < 1:
@@ -141,6 +191,10 @@ class DiagnosticsConfig:
             by the learned r(x|θ), amortised over the prior; ROC AUC ≈ 0.5 when the ratio is
             right (``roc.png``, ``metrics["roc"]``).
         roc_samples: simulations per class for the ROC check.
+        roc_proposal_scale: None: the marginal draws come from p(x) (the paper's check); s in
+            (0, 1]: from the prior contracted by s towards the θ being checked, weighted by
+            multiple importance sampling (even weights when posteriors are narrow; see
+            :mod:`jaxsbi.diagnostics.roc`).
     """
 
     reference: Literal["analytic", "sbibm", "file", "none"] = "analytic"
@@ -153,15 +207,24 @@ class DiagnosticsConfig:
     pair_plot: bool = True
     roc: bool = True
     roc_samples: int = 4000
+    roc_proposal_scale: float | None = None
 
     def __post_init__(self):
         if self.reference == "file" and not self.reference_file:
             raise ValueError("diagnostics.reference = 'file' needs diagnostics.reference_file")
+        if self.roc_proposal_scale is not None and not 0.0 < self.roc_proposal_scale <= 1.0:
+            raise ValueError(
+                f"diagnostics.roc_proposal_scale must be in (0, 1], got {self.roc_proposal_scale}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
 class AALRConfig:
     """An AALR experiment (``experiment = "aalr"`` in a config file)."""
+
+    # Sampling and diagnostics are redone on every run: changing them keeps the run folder's
+    # cached simulations and checkpoints (see jaxsbi.io.prepare_run_dir).
+    cache_free_sections: ClassVar[tuple[str, ...]] = ("sampler", "diagnostics", "output")
 
     task: TaskConfig
     observations: ObservationConfig = ObservationConfig()
@@ -394,7 +457,8 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
 
     run_dir = prepare_run_dir(config, Path(run_dir))
     task = get_task(config.task.name)
-    x_obs, obs_names = _observations(task, config)
+    x_raw, obs_names = _observations(task, config)
+    task, x_obs = transform_task(task, x_raw, config.task.x_transform)
     watch = Stopwatch()
     key = jax.random.key(config.seed)
     k_sim, k_train, k_sample, k_ref, k_cal = jax.random.split(key, 5)
@@ -474,11 +538,11 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
     info = jax.tree.map(np.asarray, post.info._asdict())
     metrics["sampler"] = {"kernel": config.sampler.kernel, **info}
     metrics["mcmc"] = [diagnostics.mcmc_summary(theta[i]) for i in range(theta.shape[0])]
-    metrics["files"] = save_samples(run_dir, theta, x_obs, task.labels)
+    metrics["files"] = save_samples(run_dir, theta, x_raw, task.labels)
 
     # 4. diagnostics: C2ST against a reference, pair plot, calibration
     with watch("metrics"):
-        refs = _references(k_ref, task, config, x_obs, obs_names)
+        refs = _references(k_ref, task, config, x_raw, obs_names)
         c2sts = []
         for i, ref in enumerate(refs):
             flat = theta[i].reshape(-1, task.theta_dim)
@@ -523,6 +587,7 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
                 estimator.log_ratio,
                 params,
                 num_samples=config.diagnostics.roc_samples,
+                proposal_scale=config.diagnostics.roc_proposal_scale,
             )
             diagnostics.roc_plot(roc, run_dir / "roc.png")
             metrics["roc"] = {
@@ -530,6 +595,7 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
                 "effective_sample_size": float(roc.effective_sample_size),
                 "num_test": int(roc.num_test),
                 "excluded_nonfinite": int(roc.num_dropped),
+                "proposal_scale": config.diagnostics.roc_proposal_scale,
             }
     metrics["timings_s"] = dict(watch.times)
     write_json(run_dir / "metrics.json", metrics)

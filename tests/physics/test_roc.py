@@ -102,3 +102,79 @@ def test_roc_plot_writes_png(tmp_path):
 def test_bad_input(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         ratio_roc(*args, **kwargs)
+
+
+# Narrow likelihood: θ ~ N(0, 1), x | θ ~ N(θ, 0.05²); p(x) = N(0, 1 + 0.05²).
+SIGMA = 0.05
+
+
+def simulate_narrow(key, theta):
+    return theta + SIGMA * jax.random.normal(key, (1,))
+
+
+def exact_log_ratio_narrow(params, theta, x):
+    del params
+    v = 1.0 + SIGMA**2
+    return (
+        -0.5 * ((x[0] - theta[0]) / SIGMA) ** 2
+        - math.log(SIGMA)
+        + 0.5 * x[0] ** 2 / v
+        + 0.5 * math.log(v)
+    )
+
+
+def overconfident_log_ratio_narrow(params, theta, x):
+    # The θ-dependence of the exact ratio × 4: posteriors half as wide as they should be.
+    return 4.0 * exact_log_ratio_narrow(params, theta, x)
+
+
+@pytest.mark.slow
+def test_local_proposals_keep_the_weights_even_and_the_check_exact():
+    kw = dict(num_samples=1000, epochs=40)
+    local = dict(proposal_scale=0.1, num_mixture=16)
+    prior_form = ratio_roc_check(
+        jax.random.key(0), PRIOR, simulate_narrow, exact_log_ratio_narrow, None, **kw
+    )
+    exact = ratio_roc_check(
+        jax.random.key(0), PRIOR, simulate_narrow, exact_log_ratio_narrow, None, **kw, **local
+    )
+    wrong = ratio_roc_check(
+        jax.random.key(0),
+        PRIOR,
+        simulate_narrow,
+        overconfident_log_ratio_narrow,
+        None,
+        **kw,
+        **local,
+    )
+    # p(x) draws weighted by a likelihood 20× narrower than the prior keep an ESS of ~16 of
+    # 500 held-out draws (measured), and the exact ratio's AUC is then noise (0.66 measured);
+    # the local proposal (0.1 × the prior's spread, around θ) keeps ~135.
+    assert exact.effective_sample_size > 4 * prior_form.effective_sample_size
+    assert exact.effective_sample_size > 100
+    assert abs(exact.auc - 0.5) < EXACT_TOL, exact.auc
+    # Overconfident: the weights pile onto few draws near θ, far from p(x | θ) (0.12 measured).
+    assert abs(wrong.auc - 0.5) > 0.15, wrong.auc
+
+
+def test_local_proposal_at_a_fixed_theta_and_bad_scale():
+    theta = np.array([0.7], np.float32)
+    kw = dict(num_samples=1000, epochs=40, theta=theta, proposal_scale=0.1)
+    exact = ratio_roc_check(
+        jax.random.key(1), PRIOR, simulate_narrow, exact_log_ratio_narrow, None, **kw
+    )
+    assert abs(exact.auc - 0.5) < EXACT_TOL, exact.auc
+    with pytest.raises(ValueError, match="proposal_scale"):
+        ratio_roc_check(
+            jax.random.key(1), PRIOR, simulate, exact_log_ratio, None, proposal_scale=1.5
+        )
+    with pytest.raises(ValueError, match="num_mixture"):
+        ratio_roc_check(
+            jax.random.key(1),
+            PRIOR,
+            simulate,
+            exact_log_ratio,
+            None,
+            proposal_scale=0.5,
+            num_mixture=0,
+        )

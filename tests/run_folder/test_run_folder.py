@@ -31,3 +31,23 @@ def test_run_dir_is_bound_to_its_config(tmp_path):
         prepare_run_dir(SamplerConfig(num_chains=8), tmp_path / "r")
     prepare_run_dir(SamplerConfig(num_chains=8), tmp_path / "r", overwrite=True)
     assert not (tmp_path / "r" / "stale.npz").exists()
+
+
+def test_a_config_differing_only_in_cache_free_sections_keeps_the_folder(tmp_path):
+    import dataclasses
+
+    from jaxsbi.pipeline import AALRConfig, DiagnosticsConfig, TaskConfig
+    from jaxsbi.train import TrainConfig
+
+    cfg = AALRConfig(task=TaskConfig(name="two_moons"))
+    prepare_run_dir(cfg, tmp_path / "r")
+    (tmp_path / "r" / "simulations.npz").write_text("cached")
+    new_diag = dataclasses.replace(cfg, diagnostics=DiagnosticsConfig(roc_samples=100))
+    prepare_run_dir(new_diag, tmp_path / "r")  # diagnostics only: cache kept, config updated
+    assert (tmp_path / "r" / "simulations.npz").exists()
+    assert (
+        json.loads((tmp_path / "r" / "config.json").read_text())["diagnostics"]["roc_samples"]
+        == 100
+    )
+    with pytest.raises(FileExistsError, match="different config"):
+        prepare_run_dir(dataclasses.replace(cfg, train=TrainConfig(batch_size=64)), tmp_path / "r")

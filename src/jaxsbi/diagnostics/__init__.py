@@ -15,6 +15,7 @@ from jaxsbi.diagnostics.plots import sbc_histogram as sbc_histogram
 from jaxsbi.diagnostics.roc import RocResult as RocResult
 from jaxsbi.diagnostics.roc import ratio_roc as ratio_roc
 from jaxsbi.diagnostics.roc import ratio_roc_check as ratio_roc_check
+from jaxsbi.diagnostics.roc import ratio_roc_draws as ratio_roc_draws
 from jaxsbi.diagnostics.roc import roc_plot as roc_plot
 from jaxsbi.diagnostics.roc import weighted_roc as weighted_roc
 from jaxsbi.diagnostics.sbc import sbc_ranks as sbc_ranks

@@ -76,23 +76,33 @@ def write_json(path: Path, data: dict) -> Path:
 def prepare_run_dir(config: Any, run_dir: Path, *, overwrite: bool = False) -> Path:
     """Create ``run_dir`` and record the resolved config there.
 
-    A folder written by a different config is refused (unless ``overwrite``), so a resumed run
-    never mixes results of two experiments.
+    A folder written by a different config is refused (unless ``overwrite``, which empties it),
+    so a resumed run never mixes results of two experiments. A config class may name sections
+    that no cached result depends on in a ``cache_free_sections`` class attribute (the AALR
+    experiment: ``sampler``, ``diagnostics``, ``output``, which are redone on every run): a
+    folder whose config differs only there is reused, with its simulations and checkpoints.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = json.dumps(to_dict(config), indent=2, sort_keys=True, default=_json_default)
     cfg_path = run_dir / "config.json"
-    if cfg_path.exists() and cfg_path.read_text() != resolved and not overwrite:
-        raise FileExistsError(
-            f"{run_dir} holds a run of a different config; pass --overwrite or choose another "
-            "output directory"
-        )
-    if overwrite and cfg_path.exists() and cfg_path.read_text() != resolved:
-        import shutil
+    free = tuple(getattr(type(config), "cache_free_sections", ()))
 
-        for child in run_dir.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    def cached_part(text: str):
+        d = json.loads(text)
+        return {k: v for k, v in d.items() if k not in free} if isinstance(d, dict) else d
+
+    if cfg_path.exists() and cfg_path.read_text() != resolved:
+        if cached_part(cfg_path.read_text()) != cached_part(resolved):
+            if not overwrite:
+                raise FileExistsError(
+                    f"{run_dir} holds a run of a different config; pass --overwrite or choose "
+                    "another output directory"
+                )
+            import shutil
+
+            for child in run_dir.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
     cfg_path.write_text(resolved)
     return run_dir
 
