@@ -67,3 +67,11 @@ from jaxsbi.dmri.protocol import make_protocol as make_protocol
 from jaxsbi.dmri.protocol import random_multishell as random_multishell
 from jaxsbi.dmri.protocol import uk_biobank_like as uk_biobank_like
 from jaxsbi.dmri.volume import map_voxels as map_voxels
+from jaxsbi.dmri import maps as maps
+from jaxsbi.dmri import tractography as tractography
+from jaxsbi.dmri.maps import VoxelSummary as VoxelSummary
+from jaxsbi.dmri.maps import mixture_samples as mixture_samples
+from jaxsbi.dmri.maps import volume_maps as volume_maps
+from jaxsbi.dmri.maps import write_maps as write_maps
+from jaxsbi.dmri.tractography import TrackingConfig as TrackingConfig
+from jaxsbi.dmri.tractography import track as track
