@@ -12,6 +12,8 @@ Example:
     (105, 5)
 """
 
+from jaxsbi.dmri import maps as maps
+from jaxsbi.dmri import tractography as tractography
 from jaxsbi.dmri.baseline import EvidenceConfig as EvidenceConfig
 from jaxsbi.dmri.baseline import EvidenceEstimate as EvidenceEstimate
 from jaxsbi.dmri.baseline import ModelComparison as ModelComparison
@@ -54,6 +56,10 @@ from jaxsbi.dmri.io import prepare_dwi as prepare_dwi
 from jaxsbi.dmri.io import save_map_png as save_map_png
 from jaxsbi.dmri.io import save_maps as save_maps
 from jaxsbi.dmri.io import save_nifti as save_nifti
+from jaxsbi.dmri.maps import VoxelSummary as VoxelSummary
+from jaxsbi.dmri.maps import mixture_samples as mixture_samples
+from jaxsbi.dmri.maps import volume_maps as volume_maps
+from jaxsbi.dmri.maps import write_maps as write_maps
 from jaxsbi.dmri.noise import add_gaussian_noise as add_gaussian_noise
 from jaxsbi.dmri.noise import add_rician_noise as add_rician_noise
 from jaxsbi.dmri.noise import gaussian_log_prob as gaussian_log_prob
@@ -66,12 +72,6 @@ from jaxsbi.dmri.protocol import load_fsl as load_fsl
 from jaxsbi.dmri.protocol import make_protocol as make_protocol
 from jaxsbi.dmri.protocol import random_multishell as random_multishell
 from jaxsbi.dmri.protocol import uk_biobank_like as uk_biobank_like
-from jaxsbi.dmri.volume import map_voxels as map_voxels
-from jaxsbi.dmri import maps as maps
-from jaxsbi.dmri import tractography as tractography
-from jaxsbi.dmri.maps import VoxelSummary as VoxelSummary
-from jaxsbi.dmri.maps import mixture_samples as mixture_samples
-from jaxsbi.dmri.maps import volume_maps as volume_maps
-from jaxsbi.dmri.maps import write_maps as write_maps
 from jaxsbi.dmri.tractography import TrackingConfig as TrackingConfig
 from jaxsbi.dmri.tractography import track as track
+from jaxsbi.dmri.volume import map_voxels as map_voxels
