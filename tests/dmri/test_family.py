@@ -149,20 +149,61 @@ def test_joint_simulations_and_tokens():
     for i in range(4):
         s, theta, y = _joint(jax.random.key(i), 0.5)
         y = np.asarray(y)
-        assert y.shape == (48, 5) and theta.shape == (20,) and np.all(np.isfinite(y))
+        assert y.shape == (48, 7) and theta.shape == (20,) and np.all(np.isfinite(y))
         F.check_structure(s)
         assert np.all(np.asarray(theta)[~np.asarray(R.param_mask(s))] == 0)
-        b, g = y[:, 1], y[:, 2:]
+        # "outer" tokens: b·ggᵀ/1000 (6 entries, trace = b/1000, norm = b/1000), signal last
+        b = y[:, :3].sum(1)
+        np.testing.assert_allclose(np.linalg.norm(y[:, :6], axis=1), b, atol=1e-5)
         assert b[0] == 0  # at least one b0 per random protocol
-        np.testing.assert_allclose(np.linalg.norm(g[b > 0], axis=-1), 1.0, atol=1e-5)
         # normalised by the mean noisy b0 (b <= 50 s/mm²)
-        assert y[b <= 0.05, 0].mean() == pytest.approx(1.0, rel=1e-5)
+        assert y[b <= 0.05, -1].mean() == pytest.approx(1.0, rel=1e-5)
         ys.append(y)
-    assert not np.allclose(ys[0][:, 1], ys[1][:, 1])  # a new protocol per simulation
+    assert not np.allclose(ys[0][:, :6], ys[1][:, :6])  # a new protocol per simulation
     np.testing.assert_array_equal(np.asarray(_joint(jax.random.key(0), 0.5)[2]), ys[0])
-    assert R.tokens(jnp.asarray(ys[0])).shape == (48, 5)
+    assert R.tokens(jnp.asarray(ys[0])).shape == (48, 7)
     with pytest.raises(ValueError, match="tokens of shape"):
-        R.tokens(jnp.zeros((48, 2)))
+        R.tokens(jnp.zeros((48, 5)))
+
+
+def test_token_layouts():
+    p = F.protocol
+    signal = jnp.linspace(0.2, 1.0, p.num_measurements)
+    outer = np.asarray(dmri.make_tokens(signal, p))
+    vector = np.asarray(dmri.make_tokens(signal, p, "vector"))
+    assert outer.shape == (105, 7) and vector.shape == (105, 5)
+    b, g = np.asarray(p.bvals) / 1000, np.asarray(p.bvecs)
+    np.testing.assert_allclose(vector, np.column_stack([b, g, signal]), rtol=1e-6)
+    r2 = np.sqrt(2.0)
+    expected = b[:, None] * np.column_stack(
+        [
+            g[:, 0] ** 2,
+            g[:, 1] ** 2,
+            g[:, 2] ** 2,
+            r2 * g[:, 0] * g[:, 1],
+            r2 * g[:, 0] * g[:, 2],
+            r2 * g[:, 1] * g[:, 2],
+        ]
+    )
+    np.testing.assert_allclose(outer[:, :6], expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(outer[:, -1], signal)  # the measured value is last
+    # g and −g are the same measurement: identical "outer" tokens
+    flipped = dmri.make_protocol(np.asarray(p.bvals), -np.asarray(p.bvecs))
+    np.testing.assert_allclose(np.asarray(dmri.make_tokens(signal, flipped)), outer, atol=1e-7)
+    fv = dmri.dmri_family(protocol=p, gradient_encoding="vector")
+    assert (F.token_dim, fv.token_dim) == (7, 5)
+    np.testing.assert_allclose(np.asarray(fv.observe(signal)), vector, rtol=1e-6)
+    with pytest.raises(ValueError, match="gradient_encoding"):
+        dmri.dmri_family(gradient_encoding="polar")
+    with pytest.raises(ValueError, match="signal must have shape"):
+        F.observe(signal[:10])
+    with pytest.raises(ValueError, match="no fixed protocol"):
+        R.observe(signal)
+    # bit_support: stick k+1 only after stick k
+    sup = np.asarray(F.bit_support(jnp.array([1, 0, 0, 0, 0, 0])))
+    np.testing.assert_array_equal(sup, [True, True, False, False, True, True])
+    sup = np.asarray(F.bit_support(jnp.array([0, 1, 1, 0, 0, 0])))
+    np.testing.assert_array_equal(sup, [True, True, True, True, True, True])
 
 
 def test_bad_input():

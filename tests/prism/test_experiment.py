@@ -33,3 +33,24 @@ def test_lambda_outside_training_range_in_a_config_is_refused(tmp_path):
     typo.write_text(text.replace("width = 32", "widht = 32"))
     with pytest.raises(ConfigError, match="widht"):
         load_config(typo)
+
+
+def test_dmri_config_builds_the_dmri_family(tmp_path):
+    cfg = load_config(ROOT / "configs" / "prism_dmri.toml")
+    family = build_family(cfg.family)
+    assert family.num_components == 6 and family.num_models == 31
+    assert family.token_dim == 7 and family.n_meas == 48 and family.lambda_max == 1.0
+    assert family.shells == (1000.0, 2000.0) and family.noise_names == ("rician",)
+    text = (ROOT / "configs" / "prism_dmri.toml").read_text()
+    typo = tmp_path / "typo.toml"
+    typo.write_text(text.replace("num_b0 = 4", "num_bzero = 4"))
+    with pytest.raises(ConfigError, match="num_bzero"):
+        load_config(typo)
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(text.replace('kind = "dmri"', 'kind = "symbolic"'))
+    with pytest.raises(ConfigError, match="family.dmri"):
+        load_config(wrong)
+    enc = tmp_path / "enc.toml"
+    enc.write_text(text.replace('gradient_encoding = "outer"', 'gradient_encoding = "polar"'))
+    with pytest.raises(ConfigError, match="gradient_encoding"):
+        load_config(enc)

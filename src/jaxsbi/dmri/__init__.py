@@ -9,10 +9,11 @@ Example:
     >>> m = family.structure("ball", "stick1")
     >>> theta = family.sample_theta(jax.random.key(0), m)
     >>> family.simulate(jax.random.key(1), m, theta).shape
-    (105, 5)
+    (105, 7)
 """
 
 from jaxsbi.dmri import maps as maps
+from jaxsbi.dmri import prism as prism
 from jaxsbi.dmri import tractography as tractography
 from jaxsbi.dmri.baseline import EvidenceConfig as EvidenceConfig
 from jaxsbi.dmri.baseline import EvidenceEstimate as EvidenceEstimate

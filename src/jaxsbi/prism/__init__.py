@@ -3,8 +3,9 @@
 An autoregressive Bernoulli decoder for the structure M (exact log-probabilities, ancestral
 sampling, beam-search top-k) and a masked diffusion decoder for θ (v-prediction, DDIM /
 ancestral sampling, probability-flow log-density), sharing a transformer encoder over the
-observation's (x, y) points; the complexity λ ∈ [0, 1] enters by adaLN-Zero and is chosen at
-test time. See ``docs/prism.md``.
+observation's tokens (coordinates, then the measured value: (x, y) points, or dMRI's
+(B-matrix, signal)); the complexity λ ∈ [0, 1] enters by adaLN-Zero and is chosen at test
+time. See ``docs/prism.md``.
 """
 
 from jaxsbi.prism.estimator import NetworkConfig as NetworkConfig

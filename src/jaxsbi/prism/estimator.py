@@ -4,14 +4,21 @@
 ``est.init(key, example=None) -> params`` and ``est.loss(params, key, batch) -> scalar`` (the
 trainer's interface, see :func:`jaxsbi.train.fit`), ``est.simulate_batch(key, n) -> batch``
 (online simulations with λ ~ U[0, 1]) and the inference functions below. Every inference
-function takes ONE observation — ``tokens (n_points, 2)`` of (x / 10, y) pairs (see
-:meth:`ModelFamily.tokens`) and an optional ``point_mask (n_points,)`` for a variable number
-of points — and is jit-compiled; λ outside [0, 1] is refused with a ValueError before
-compilation (:func:`jaxsbi.tasks.symbolic.check_lambda`).
+function takes ONE observation — ``tokens (n_points, token_dim)`` from ``family.tokens``
+(the token width is ``family.token_dim``, e.g. 2 = (x / 10, y) for the symbolic families, 7 for
+dMRI; the measured value is always the last column) and an optional ``point_mask
+(n_points,)`` for a variable number of points — and is jit-compiled; λ outside [0, 1] is
+refused with a ValueError before compilation (:func:`jaxsbi.tasks.symbolic.check_lambda`).
 
 Loss per simulation: −log q(M | x, λ) + ``theta_loss_weight`` · (v-prediction MSE averaged
 over the active θ entries and ``time_samples`` stratified diffusion times); θ is standardized
 by its prior mean/sd before diffusion.
+
+Families with constrained structure spaces (e.g. dMRI's nested sticks) expose
+``family.bit_support(bits) -> (K,) bool`` (may bit i be 1 given the earlier bits); the decoder
+then forces every unsupported bit to 0 (logit −1e4), so no structure outside the family is
+ever sampled, top-k'd or given more than ~e^{−1e4} probability, trained or not. Concrete
+structures are refused by ``family.check_structure`` where the family has one.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from jaxsbi.diffusion import (
 from jaxsbi.prism.network import PrismNet
 from jaxsbi.tasks.symbolic import ModelFamily, Structure, all_structures, check_lambda
 
-__all__ = ["NetworkConfig", "PrismEstimator", "prism_estimator"]
+__all__ = ["NetworkConfig", "PrismEstimator", "prism_estimator", "token_dim"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,12 +159,21 @@ class PrismEstimator(NamedTuple):
     apply: Callable
 
 
+def token_dim(family) -> int:
+    """Token width of ``family`` (its ``token_dim``; 2 = (x / 10, y) if it has none)."""
+    return int(getattr(family, "token_dim", 2))
+
+
 def _check_obs(family: ModelFamily, tokens, point_mask):
     if isinstance(tokens, jax.core.Tracer):
         return
     shape = np.shape(tokens)
-    if len(shape) != 2 or shape[1] != 2:
-        raise ValueError(f"tokens must have shape (n_points, 2) of (x / 10, y); got {shape}")
+    width = token_dim(family)
+    if len(shape) != 2 or shape[1] != width:
+        raise ValueError(
+            f"tokens must have shape (n_points, {width}) for family {family.name!r} "
+            f"(token_dim = {width}, measured value last); got {shape}"
+        )
     if not np.all(np.isfinite(np.asarray(tokens))):
         raise ValueError("tokens contain NaN or inf")
     if point_mask is not None and not isinstance(point_mask, jax.core.Tracer):
@@ -173,6 +189,8 @@ def _check_obs(family: ModelFamily, tokens, point_mask):
 def _check_structure(family: ModelFamily, structure: Structure):
     if isinstance(structure.active, jax.core.Tracer):
         return
+    if hasattr(family, "check_structure"):
+        family.check_structure(structure)
     a = np.asarray(structure.active)
     if a.shape[-1:] != (family.num_components,):
         raise ValueError(f"structure.active must end in ({family.num_components},); got {a.shape}")
@@ -257,6 +275,8 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
         return u * jnp.broadcast_to(std, u.shape) + jnp.broadcast_to(mean, u.shape)
 
     prior_logits = _prior_logits_fn(family) if config.prior_skip else None
+    bit_support = getattr(family, "bit_support", None)
+    width = token_dim(family)
 
     def prior_logit(lam, bits):
         """``(K,)`` exact autoregressive prior log-odds of the bits when ``prior_skip``, else 0."""
@@ -267,9 +287,15 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
         # impossible prefix get 0.
         return jnp.clip(jnp.nan_to_num(prior_logits(lam, bits), nan=0.0), -30.0, 30.0)
 
+    def supported(logits, bits):
+        """Force the bits the family does not allow (given the earlier ones) to 0."""
+        if bit_support is None:
+            return logits
+        return jnp.where(bit_support(bits), logits, -1e4)
+
     def init(key, example=None):
         del example  # shapes come from the family
-        tokens = jnp.zeros((n_pts, 2))
+        tokens = jnp.zeros((n_pts, width))
         pm = jnp.ones((n_pts,), bool)
         active = jnp.ones((k,), jnp.int32)
         return net.init(
@@ -318,7 +344,7 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
         logits, noise_logits = net.apply(
             params, h_lam, c_lam, pm, ex["active"], method=PrismNet.structure_logits
         )
-        logits = logits + prior_logit(ex["lam"], ex["active"])
+        logits = supported(logits + prior_logit(ex["lam"], ex["active"]), ex["active"])
         nll = -_bernoulli_log_prob(logits, noise_logits, ex["active"], ex["noise"])
         structure = Structure(ex["active"], ex["noise"])
         pmask = family.param_mask(structure)
@@ -360,7 +386,7 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
     def _logits(params, ctx, pm, bits):
         h_lam, c_lam, lam = ctx
         lg, nlg = net.apply(params, h_lam, c_lam, pm, bits, method=PrismNet.structure_logits)
-        return lg + prior_logit(lam, bits), nlg
+        return supported(lg + prior_logit(lam, bits), bits), nlg
 
     @jax.jit
     def _structure_log_prob(params, tokens, lam, active, noise, pm):

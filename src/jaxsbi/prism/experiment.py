@@ -1,4 +1,4 @@
-"""PRISM as an experiment: ``jaxsbi run configs/prism_k5.toml``.
+"""PRISM as an experiment: ``jaxsbi run configs/prism_k5.toml`` (or ``prism_dmri.toml``).
 
 :func:`run_prism` trains the estimator on online simulations with the project's trainer
 (:func:`jaxsbi.train.fit`: progress bar, orbax checkpoints in ``<run>/checkpoints``, resume
@@ -9,7 +9,11 @@ after a kill with identical results) and writes into the run folder
   calibration, θ SBC per entry for two λ values, the λ sweep (monotonicity, interpolation),
   training history and timings;
 - ``prism_loss.png``, ``prism_sbc_lam*.png``, ``prism_calibration.png``, ``prism_lambda.png``,
-  ``prism_predictive.png``.
+  ``prism_predictive.png`` (families with an x grid only: not for dMRI).
+
+``family.kind = "dmri"`` trains on :func:`jaxsbi.dmri.dmri_family` with the settings of the
+``[family.dmri]`` table (:class:`DmriFamilyConfig`); the dMRI benchmarks against the MCMC /
+evidence baseline are in ``benchmarks/dmri_prism.py``.
 """
 
 from __future__ import annotations
@@ -37,10 +41,50 @@ from jaxsbi.prism.evaluate import (
     structure_metrics,
     theta_sbc,
 )
-from jaxsbi.tasks.symbolic import NOISE_MODELS, ModelFamily, linear_gaussian_family, symbolic_family
+from jaxsbi.tasks.symbolic import NOISE_MODELS, linear_gaussian_family, symbolic_family
 from jaxsbi.train import TrainConfig, fit, online_source
 
-__all__ = ["FamilyConfig", "EvalConfig", "OutputConfig", "PrismConfig", "build_family", "run_prism"]
+__all__ = [
+    "DmriFamilyConfig",
+    "FamilyConfig",
+    "EvalConfig",
+    "OutputConfig",
+    "PrismConfig",
+    "build_family",
+    "run_prism",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class DmriFamilyConfig:
+    """The dMRI family's settings (``[family.dmri]``; see :func:`jaxsbi.dmri.dmri_family`).
+
+    Attributes:
+        n_meas: measurements per simulated voxel (tokens).
+        num_b0: leading b0 measurements of every random protocol.
+        shells: b-values (s/mm²) the other measurements are drawn from uniformly; empty:
+            b ~ U[0, b_max].
+        b_max: upper b-value when ``shells`` is empty.
+        b0_fraction: probability that a non-leading measurement is an extra b0.
+        noise_models: from ``("rician", "gaussian")``.
+        snr_rician / snr_gaussian: SNR prior ranges (S0 / σ).
+        diffusivity: (lo, hi) of every diffusivity prior, µm²/ms.
+        lambda_max / p0: the structure prior's dimension penalty.
+        gradient_encoding: ``"outer"`` (b·ggᵀ, sign-invariant) or ``"vector"`` (b, g).
+    """
+
+    n_meas: int = 48
+    num_b0: int = 4
+    shells: tuple[float, ...] = (1000.0, 2000.0)
+    b_max: float = 4000.0
+    b0_fraction: float = 0.0
+    noise_models: tuple[str, ...] = ("rician",)
+    snr_rician: tuple[float, float] = (10.0, 40.0)
+    snr_gaussian: tuple[float, float] = (20.0, 80.0)
+    diffusivity: tuple[float, float] = (0.1, 3.5)
+    lambda_max: float = 4.0
+    p0: float = 0.5
+    gradient_encoding: Literal["outer", "vector"] = "outer"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,18 +92,25 @@ class FamilyConfig:
     """Which model family.
 
     Attributes:
-        kind: ``"linear_gaussian"`` (analytic, exact model posterior; K ≤ 8) or ``"symbolic"``.
-        num_components: K.
-        n_points: grid size on [0, 10).
+        kind: ``"linear_gaussian"`` (analytic, exact model posterior; K ≤ 8), ``"symbolic"``
+            or ``"dmri"`` (diffusion MRI: ball, ≤ 3 sticks, zeppelin, dot; K = 6).
+        num_components: K (symbolic families; dMRI has K = 6).
+        n_points: grid size on [0, 10) (symbolic families).
         noise_scale: noise sd of the analytic family.
         noise_models: noise models of the symbolic family.
+        dmri: the dMRI family's settings (only with ``kind = "dmri"``).
     """
 
-    kind: Literal["linear_gaussian", "symbolic"] = "linear_gaussian"
+    kind: Literal["linear_gaussian", "symbolic", "dmri"] = "linear_gaussian"
     num_components: int = 5
     n_points: int = 32
     noise_scale: float = 0.1
     noise_models: tuple[str, ...] = tuple(NOISE_MODELS)
+    dmri: DmriFamilyConfig = DmriFamilyConfig()
+
+    def __post_init__(self):
+        if self.kind != "dmri" and self.dmri != DmriFamilyConfig():
+            raise ValueError(f"[family.dmri] settings need kind = 'dmri', got kind = {self.kind!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +165,26 @@ class PrismConfig:
             raise ValueError(f"validation_size must be >= 2, got {self.validation_size}")
 
 
-def build_family(cfg: FamilyConfig) -> ModelFamily:
-    """The model family a :class:`FamilyConfig` describes."""
+def build_family(cfg: FamilyConfig):
+    """The model family a :class:`FamilyConfig` describes (a :class:`ModelFamily`, or a
+    :class:`jaxsbi.dmri.DmriFamily` for ``kind = "dmri"``)."""
+    if cfg.kind == "dmri":
+        from jaxsbi.dmri.family import dmri_family
+
+        d = cfg.dmri
+        return dmri_family(
+            n_meas=d.n_meas,
+            num_b0=d.num_b0,
+            shells=tuple(d.shells) or None,
+            b_max=d.b_max,
+            b0_fraction=d.b0_fraction,
+            noise_models=tuple(d.noise_models),
+            snr_ranges={"rician": tuple(d.snr_rician), "gaussian": tuple(d.snr_gaussian)},
+            diffusivity=tuple(d.diffusivity),
+            lambda_max=d.lambda_max,
+            p0=d.p0,
+            gradient_encoding=d.gradient_encoding,
+        )
     if cfg.kind == "linear_gaussian":
         return linear_gaussian_family(
             cfg.num_components, n_points=cfg.n_points, noise_scale=cfg.noise_scale
@@ -205,16 +274,18 @@ def run_prism(config: PrismConfig, run_dir: Path) -> dict:
         np.linspace(0.0, 1.0, ev.sweep_lambdas),
     )
     figures["prism_lambda.png"] = lambda_figure(sweep)
-    example = simulate_held_out(est, jax.random.fold_in(k_eval, 3), 0.5, 1)
-    pred_fig, pred_info = predictive_figure(
-        est,
-        params,
-        jax.random.fold_in(k_eval, 4),
-        example["y"][0],
-        ev.predictive_lambdas,
-        num_steps=ev.ddim_steps,
-    )
-    figures["prism_predictive.png"] = pred_fig
+    pred_info = None
+    if hasattr(family, "grid"):  # a curve on an x grid (not dMRI's random protocols)
+        example = simulate_held_out(est, jax.random.fold_in(k_eval, 3), 0.5, 1)
+        pred_fig, pred_info = predictive_figure(
+            est,
+            params,
+            jax.random.fold_in(k_eval, 4),
+            example["y"][0],
+            ev.predictive_lambdas,
+            num_steps=ev.ddim_steps,
+        )
+        figures["prism_predictive.png"] = pred_fig
     timings["sweep_predictive_s"] = time.perf_counter() - t0
     for name, fig in figures.items():
         if fig is not None:

@@ -2,10 +2,12 @@
 
 Three parts sharing one set of params:
 
-- **encoder**: observation tokens (x_i, y_i) → width-d tokens (``token_embedding``: a linear
-  layer, a per-token MLP, or "film": an MLP of x_i scaling and shifting y_i) by a transformer without positional
-  encoding (permutation-equivariant; padded points are masked out of every attention), then
-  ``lambda_layers`` adaLN-Zero blocks conditioned on a Fourier embedding of λ → λ-tokens.
+- **encoder**: observation tokens (coordinates c_i, measured value v_i — (x_i, y_i) for the
+  symbolic families, (b·g gᵀ, signal) for dMRI) → width-d tokens (``token_embedding``: a linear
+  layer, a per-token MLP, or "film": an MLP of c_i scaling and shifting v_i) by a transformer
+  without positional encoding (permutation-equivariant; padded points are masked out of every
+  attention), then ``lambda_layers`` adaLN-Zero blocks conditioned on a Fourier embedding of
+  λ → λ-tokens.
 - **structure decoder**: an autoregressive multivariate Bernoulli over the K bits, then a
   categorical over the noise models: a causal transformer over K + 1 positions (position i sees
   bits < i), adaLN-Zero on λ, cross-attention to the λ-tokens. One pass gives every conditional
@@ -94,7 +96,8 @@ class PrismNet(nn.Module):
         return self.token_in(tokens)
 
     def encode(self, tokens: Array, point_mask: Array) -> Array:
-        """tokens ``(n, 2)``, point_mask ``(n,)`` bool → λ-free tokens ``(n, width)``."""
+        """tokens ``(n, token_dim)`` (value last), point_mask ``(n,)`` bool → λ-free tokens
+        ``(n, width)``."""
         mask = _pair_mask(point_mask, point_mask) | jnp.eye(tokens.shape[0], dtype=bool)
         h = self.embed_tokens(tokens)
         c = jnp.zeros((self.width,), h.dtype)  # no condition: adaLN reduces to a learned affine

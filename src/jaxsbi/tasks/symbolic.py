@@ -181,6 +181,11 @@ class ModelFamily:
         return int(self.grid.shape[0])
 
     @property
+    def token_dim(self) -> int:
+        """Width of one observation token: 2, (x / 10, y) (see :meth:`tokens`)."""
+        return 2
+
+    @property
     def num_models(self) -> int:
         """(2^K − 1) × number of noise models."""
         return (2**self.num_components - 1) * self.num_noise
