@@ -322,8 +322,8 @@ def save_maps(out_dir, maps: dict[str, np.ndarray], affine, *, png: bool = True)
     """Write each map as ``<name>.nii.gz`` (and ``<name>.png`` slices for 3-D / RGB maps).
 
     Raises:
-        ValueError: maps of different spatial shapes, or a map containing NaN (fill the
-            outside of the mask with a number).
+        ValueError: maps of different spatial shapes, or a map containing NaN/inf (fill
+            the outside of the mask with a number).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -333,8 +333,10 @@ def save_maps(out_dir, maps: dict[str, np.ndarray], affine, *, png: bool = True)
     written = []
     for name, v in maps.items():
         arr = np.asarray(v)
-        if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
-            raise ValueError(f"map {name!r} contains {int(np.isnan(arr).sum())} NaN value(s)")
+        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+            raise ValueError(
+                f"map {name!r} contains {int((~np.isfinite(arr)).sum())} NaN/inf value(s)"
+            )
         written.append(save_nifti(out / f"{name}.nii.gz", arr, affine))
         if png and (arr.ndim == 3 or (arr.ndim == 4 and arr.shape[-1] == 3)):
             written.append(save_map_png(out / f"{name}.png", arr, title=name))

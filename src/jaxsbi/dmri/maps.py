@@ -52,7 +52,7 @@ from jax import Array
 
 from jaxsbi.dmri.compartments import COMPARTMENTS, orientation_from_cos
 from jaxsbi.dmri.dti import _eigh3
-from jaxsbi.dmri.io import save_nifti
+from jaxsbi.dmri.io import save_maps
 
 __all__ = [
     "VoxelSummary",
@@ -635,18 +635,9 @@ def write_maps(out_dir, maps: dict[str, np.ndarray], affine, *, png: bool = True
         ValueError: maps of different spatial shapes, NaN in a map, a bad affine.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    shapes = {k: np.shape(v)[:3] for k, v in maps.items()}
-    if len(set(shapes.values())) > 1:
-        raise ValueError(f"maps have different spatial shapes: {shapes}")
-    written = []
+    written = save_maps(out, maps, affine, png=False)  # validates shapes, NaN/inf, affine
     for name, v in maps.items():
         arr = np.asarray(v)
-        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-            raise ValueError(
-                f"map {name!r} contains {int((~np.isfinite(arr)).sum())} NaN/inf value(s)"
-            )
-        written.append(save_nifti(out / f"{name}.nii.gz", arr, affine))
         # signed axes (``*_dir``) are shown through their |μ| colour maps (``*_rgb``)
         displayable = arr.ndim == 3 or (arr.ndim == 4 and arr.shape[-1] == 3)
         if png and displayable and not name.endswith("_dir"):
