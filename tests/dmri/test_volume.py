@@ -116,22 +116,38 @@ _SHARDED_NUTS = textwrap.dedent(
     protocol = dmri.uk_biobank_like()
     family = dmri.dmri_family(protocol=protocol)
     model = dmri.voxel_model(family, family.structure("ball", "stick1"), protocol)
-    nu = dmri.stick(protocol, 1.5e-3, dmri.orientation(0.4, 1.0))
-    signals = np.stack([np.asarray(dmri.add_rician_noise(jax.random.key(i), 0.4 + 0.6 * nu, 25.0))
+    mu = dmri.orientation(0.4, 1.0)
+    nu = 0.4 * dmri.ball(protocol, 2e-3) + 0.6 * dmri.stick(protocol, 1.5e-3, mu)
+    signals = np.stack([np.asarray(dmri.add_rician_noise(jax.random.key(i), nu, 25.0))
                         for i in range(8)])
-    cfg = SamplerConfig(kernel="nuts", num_chains=2, num_samples=30, num_warmup=60,
-                        max_num_doublings=4)
     key = jax.random.key(1)
-    sharded = dmri.fit_voxels(key, model, signals, sampler=cfg, chunk_size=8)
-    single = dmri.fit_voxels(key, model, signals, sampler=cfg, chunk_size=2,
-                             devices=jax.devices()[:1])
-    print(json.dumps({"theta_diff": float(np.max(np.abs(sharded.theta - single.theta))),
-                      "finite": bool(np.all(np.isfinite(sharded.theta)))}))
+    out = {}
+    for name, (warm, draws) in {"short": (3, 2), "long": (150, 150)}.items():
+        cfg = SamplerConfig(kernel="nuts", num_chains=4, num_samples=draws, num_warmup=warm,
+                            max_num_doublings=5)
+        sharded = dmri.fit_voxels(key, model, signals, sampler=cfg, chunk_size=8)
+        again = dmri.fit_voxels(key, model, signals, sampler=cfg, chunk_size=8)
+        single = dmri.fit_voxels(key, model, signals, sampler=cfg, chunk_size=2,
+                                 devices=jax.devices()[:1])
+        free = np.asarray(family.param_mask(model.structure))
+        a, b = sharded.theta[..., free], single.theta[..., free]
+        sd = a.reshape(8, -1, a.shape[-1]).std(1)
+        out[name] = {
+            "repeat_diff": float(np.max(np.abs(sharded.theta - again.theta))),
+            "max_diff": float(np.max(np.abs(a - b))),
+            "mean_diff_in_sd": float(np.max(np.abs(a.mean((1, 2)) - b.mean((1, 2))) / sd)),
+        }
+    print(json.dumps(out))
     """
 )
 
 
 @pytest.mark.slow
-def test_sharded_nuts_equals_unsharded_on_4_host_devices():
-    out = _run_with_4_devices(_SHARDED_NUTS, timeout=1200)
-    assert out["finite"] and out["theta_diff"] == 0.0
+def test_sharded_nuts_matches_unsharded_on_4_host_devices():
+    out = _run_with_4_devices(_SHARDED_NUTS, timeout=1800)
+    # deterministic; the per-device program differs from the single-device one only in float32
+    # round-off (1e-6 after 5 steps), which NUTS's accept/reject steps amplify over long runs:
+    # long runs then agree in distribution (posterior means within a fraction of a posterior sd)
+    assert out["short"]["repeat_diff"] == 0.0 and out["long"]["repeat_diff"] == 0.0
+    assert out["short"]["max_diff"] < 1e-4
+    assert out["long"]["mean_diff_in_sd"] < 0.75
