@@ -74,11 +74,13 @@ def _bench(args) -> int:
           flush=True)
     t0 = time.perf_counter()
     try:
-        run_bench(config, out)
+        summary = run_bench(config, out, report_only=args.report)
     except (ValueError, ModuleNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"jaxsbi bench: done in {time.perf_counter() - t0:.1f} s")
+    verb = "reported" if args.report else "done"
+    print(f"jaxsbi bench: {verb} {summary['cells']} cells ({len(summary['not_run'])} not run) "
+          f"in {time.perf_counter() - t0:.1f} s")
     print((out / "results.md").read_text())
     return 0
 
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--observations", nargs="+", type=int, help="sbibm observations 1..10")
     bench.add_argument("--seeds", nargs="+", type=int, help="override the seeds")
     bench.add_argument("--output", help="output folder (default runs/bench[_quick])")
+    bench.add_argument("--report", action="store_true",
+                       help="run nothing: write the table of the finished cells, listing the rest")
     bench.add_argument("--overwrite", action="store_true",
                        help="reuse an output folder written by a different grid")
     args = parser.parse_args(argv)

@@ -1,6 +1,7 @@
 """The benchmark runner: grid config, summary table against the published numbers, resume."""
 
 import csv
+import dataclasses
 import importlib.util
 import json
 
@@ -107,8 +108,68 @@ def test_grid_runs_and_resumes(tmp_path, monkeypatch):
     assert out["cells"] == 1
     assert "| two_moons | 500 |" in (tmp_path / "results.md").read_text()
 
+    # A report of a larger grid runs nothing and lists the cells without results.
+    bigger = dataclasses.replace(cfg, budgets=(500, 1000))
+    out = run_bench(bigger, tmp_path, report_only=True)
+    assert out["cells"] == 1 and out["not_run"] == ["two_moons_1000_seed0"]
+    assert "Not run (1 of the grid's 2 cells): two_moons_1000_seed0" in (
+        tmp_path / "results.md"
+    ).read_text()
+
+    # Changed settings make the finished cell stale: a report lists it as not run, and a run
+    # runs it again from scratch.
+    monkeypatch.undo()
+    changed = dataclasses.replace(cfg, sampler=dataclasses.replace(cfg.sampler, num_samples=6))
+    assert run_bench(changed, tmp_path, report_only=True)["not_run"] == ["two_moons_500_seed0"]
+    run_bench(changed, tmp_path)
+    assert np.load(cell / "samples.npz")["theta"].shape == (2, 24, 2)
+
+
+def test_run_folder_accepts_other_grid_subsets_and_settings(tmp_path):
+    from jaxsbi.io import prepare_run_dir
+
+    cfg = BenchConfig(tasks=("two_moons",))
+    prepare_run_dir(cfg, tmp_path)
+    # Another subset of tasks / budgets / seeds, or other settings, may fill the same folder:
+    # cells are independent and each checks its own settings (test_grid_runs_and_resumes).
+    prepare_run_dir(dataclasses.replace(cfg, tasks=("slcp",), budgets=(1000,)), tmp_path)
+    other = dataclasses.replace(cfg, sampler=dataclasses.replace(cfg.sampler, kernel="hmc"))
+    prepare_run_dir(other, tmp_path)
+
+
+def test_cell_settings_follow_overrides_of_their_task_only():
+    cfg = BenchConfig()
+    tuned = from_dict(BenchConfig, {"overrides": {"slcp": {"network": {"ensemble_size": 3}}}})
+    assert tuned.cell_settings("slcp", 10_000) != cfg.cell_settings("slcp", 10_000)
+    assert tuned.cell_settings("two_moons", 10_000) == cfg.cell_settings("two_moons", 10_000)
+    # The budget enters through the scaled epochs.
+    assert cfg.cell_settings("slcp", 10_000) != cfg.cell_settings("slcp", 100_000)
+
 
 def test_unknown_task_is_refused(tmp_path):
     cfg = BenchConfig(tasks=("two_moon",))
     with pytest.raises(ValueError, match="unknown task"):
         run_bench(cfg, tmp_path)
+
+
+def test_c2st_cache_is_reused_only_for_the_same_samples(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    refs = {k: rng.normal(size=(300, 2)) for k in (1, 2)}
+    monkeypatch.setattr("jaxsbi.tasks.load_sbibm_reference", lambda task, k: refs[k])
+    scored = []
+
+    def fake_c2st(reference, samples):
+        scored.append(samples.shape[0])
+        return 0.5 + 0.01 * len(scored)
+
+    monkeypatch.setattr("jaxsbi.diagnostics.c2st", fake_c2st)
+    theta = rng.normal(size=(2, 400, 2))
+    first = bench._c2st_cached(tmp_path, "two_moons", (1, 2), theta, seed=0)
+    assert scored == [300, 300] and first == pytest.approx({1: 0.51, 2: 0.52})
+    # Same samples: both scores come from the cache, nothing is scored again.
+    assert bench._c2st_cached(tmp_path, "two_moons", (1, 2), theta, seed=0) == first
+    assert len(scored) == 2
+    # Samples of observation 2 changed (e.g. another sampler): only it is scored again.
+    theta[1] += 1.0
+    again = bench._c2st_cached(tmp_path, "two_moons", (1, 2), theta, seed=0)
+    assert len(scored) == 3 and again[1] == first[1] and again[2] == pytest.approx(0.53)
