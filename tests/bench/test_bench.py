@@ -38,11 +38,30 @@ def test_summary_table_gaps_and_targets(tmp_path):
     md = (tmp_path / "results.md").read_text()
     row = "| two_moons | 10,000 | 0.570 ± 0.020 | 3 | 0.761 | -0.191 | 0.606 | -0.036 | yes |"
     assert row in md
+    # train + sample = 12 s: within the 2-minute target; no load recorded -> "—".
+    assert "| 10.0 | 2.0 | 12.0 | yes | — | 5.0 |" in md
+    assert tm["meets_time"] is True and tm["max_load_avg"] is None
     assert "**no**" in md
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 5 and rows[0]["task"] == "two_moons"
     assert (tmp_path / "c2st_vs_budget.png").stat().st_size > 10_000
+
+
+def test_summary_flags_slow_and_loaded_cells(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    slow = _row("two_moons", 10_000, [0.6])
+    slow["timings_s"].update(train=100.0, sample=30.0)  # 130 s > 120 s
+    slow["load_avg"] = [1.2, 3.4]  # ran beside other work on 2 cores
+    big = _row("two_moons", 100_000, [0.6])  # the time target is for 10k only
+    big["timings_s"].update(train=500.0)
+    out = summarise([slow, big], tmp_path)
+    assert out["table"]["two_moons/10000"]["meets_time"] is False
+    assert out["table"]["two_moons/10000"]["max_load_avg"] == 3.4
+    assert out["table"]["two_moons/100000"]["meets_time"] is None
+    md = (tmp_path / "results.md").read_text()
+    assert "| 130.0 | **no** | 3.4* |" in md
+    assert "| 502.0 | — | — |" in md
 
 
 def test_published_table_is_complete():
