@@ -57,6 +57,8 @@ def _bench(args) -> int:
             for name in ("tasks", "budgets", "observations", "seeds")
             if getattr(args, name)
         }
+        if args.no_c2st:
+            changes["c2st"] = False
         config = dataclasses.replace(config, **changes)
         if args.quick:
             config = config.quick_grid()
@@ -107,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--observations", nargs="+", type=int, help="sbibm observations 1..10")
     bench.add_argument("--seeds", nargs="+", type=int, help="override the seeds")
     bench.add_argument("--output", help="output folder (default runs/bench[_quick])")
+    bench.add_argument("--no-c2st", action="store_true",
+                       help="skip scoring (a timing run: simulate, train, sample only)")
     bench.add_argument("--report", action="store_true",
                        help="run nothing: write the table of the finished cells, listing the rest")
     bench.add_argument("--overwrite", action="store_true",

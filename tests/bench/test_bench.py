@@ -192,3 +192,15 @@ def test_c2st_cache_is_reused_only_for_the_same_samples(tmp_path, monkeypatch):
     theta[1] += 1.0
     again = bench._c2st_cached(tmp_path, "two_moons", (1, 2), theta, seed=0)
     assert len(scored) == 3 and again[1] == first[1] and again[2] == pytest.approx(0.53)
+
+
+def test_cli_no_c2st_makes_a_timing_grid(tmp_path, capsys):
+    from jaxsbi.cli import main
+
+    out = tmp_path / "timing"
+    rc = main(["bench", "--no-c2st", "--report", "--tasks", "two_moons", "--budgets", "10000",
+               "--output", str(out)])
+    assert rc == 0
+    grid = json.loads((out / "grid.json").read_text())
+    assert grid["c2st"] is False and grid["tasks"] == ["two_moons"]
+    assert "Not run (1 of the grid's 1 cells): two_moons_10000_seed0" in capsys.readouterr().out
