@@ -125,7 +125,7 @@ def test_grid_runs_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "run_cell", fail)
     out = run_bench(cfg, tmp_path)
     assert out["cells"] == 1
-    assert "| two_moons | 500 |" in (tmp_path / "results.md").read_text()
+    assert "| two_moons | 500 | not scored | 0 |" in (tmp_path / "results.md").read_text()
 
     # A report of a larger grid runs nothing and lists the cells without results.
     bigger = dataclasses.replace(cfg, budgets=(500, 1000))
