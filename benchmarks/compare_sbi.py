@@ -7,9 +7,13 @@
 For each task: one simulation set (jaxsbi's simulator, seed 0) trains both. Measured, in this
 process, on this machine: training wall time; 10,000 posterior samples of sbibm observation 1;
 1,000 samples of each of sbibm observations 1–10 (sbi: ``sample_batched``, the vectorised slice
-sampler; jaxsbi: one compiled call); C2ST of each against sbibm's reference posterior for
-observation 1 (sbibm's definition, our JAX implementation, same for both). jaxsbi times are given
-after compilation and including it (first call). sbi runs with its defaults throughout: NRE_A's
+sampler; jaxsbi: one compiled call); C2ST against sbibm's reference posteriors (sbibm's
+definition, our JAX implementation, same for both) of the 10,000 samples of observation 1 and,
+with more power, the mean over observations 1–10 of the batched draws (1,000 against 1,000
+reference samples each). jaxsbi times are given after compilation and including it (first
+call); the training target is judged on the first call (compilation included: a user trains
+once), the sampling targets after compilation (amortised inference samples observation after
+observation with one compiled sampler). sbi runs with its defaults throughout: NRE_A's
 residual classifier, Adam 5e-4, batch 200, early stopping after 20 epochs; MCMC
 ``slice_np_vectorized`` with 20 chains, 200 warm-up steps, "resample" initialisation.
 
@@ -82,12 +86,14 @@ def run_sbi(task_name: str, theta, x, x_obs, num_threads: int) -> dict:
     t0 = time.perf_counter()
     batched = posterior.sample_batched((1_000,), x=xo, show_progress_bars=False)
     t_batched = time.perf_counter() - t0
+    batched = batched.numpy()  # (1000, num_obs, d)
     return {
         "train_s": t_train,
         "epochs": epochs,
         "sample_10000_one_obs_s": t_one,
         "sample_10_obs_x_1000_s": t_batched,
         "samples_obs1": one.numpy(),
+        "samples_batched": np.moveaxis(batched, 1, 0),  # (num_obs, 1000, d)
         "batched_shape": list(batched.shape),
     }
 
@@ -107,7 +113,13 @@ def run_jaxsbi(task_name: str, data, x_obs, budget: int) -> dict:
     (params, history, _), t_train = _timed(
         lambda: train_estimator(jax.random.key(1), task, est, cfg.train, data=data,
                                 progress=False))
-    out = {"train_s": t_train, "epochs": int(history.epochs_run)}
+    # The same training again (another seed): the compiled training loop is cached, so this is
+    # training after compilation, the figure for repeated fits (seeds, budgets, sweeps).
+    (_, history2, _), t_train2 = _timed(
+        lambda: train_estimator(jax.random.key(11), task, est, cfg.train, data=data,
+                                progress=False))
+    out = {"train_s": t_train, "train_compiled_s": t_train2, "epochs": int(history.epochs_run),
+           "epochs_second_fit": int(history2.epochs_run)}
     one_cfg = cfg.sampler
 
     def sample(cfg_s, xs, seed):
@@ -120,8 +132,9 @@ def run_jaxsbi(task_name: str, data, x_obs, budget: int) -> dict:
     # 10 observations × 1,000 samples: HMC, 10 chains × 100 draws per observation, one call.
     b_cfg = dataclasses.replace(one_cfg, kernel="hmc", num_chains=10, num_samples=100)
     _, out["sample_10_obs_x_1000_first_call_s"] = _timed(lambda: sample(b_cfg, x_obs, 4))
-    _, out["sample_10_obs_x_1000_s"] = _timed(lambda: sample(b_cfg, x_obs, 5))
+    batched, out["sample_10_obs_x_1000_s"] = _timed(lambda: sample(b_cfg, x_obs, 5))
     out["samples_obs1"] = np.asarray(post).reshape(-1, task.theta_dim)
+    out["samples_batched"] = np.asarray(batched).reshape(x_obs.shape[0], -1, task.theta_dim)
     return out
 
 
@@ -149,15 +162,25 @@ def main(argv=None) -> int:
         data = simulate(jax.random.key(0), task, args.budget)
         x_obs = np.stack([np.asarray(load_sbibm_observation(name, k), np.float32)
                           .reshape(task.x_shape) for k in range(1, 11)])
-        ref = np.asarray(load_sbibm_reference(name, 1))
+        refs = [np.asarray(load_sbibm_reference(name, k)) for k in range(1, 11)]
+        ref = refs[0]
         ours = run_jaxsbi(name, data, jax.numpy.asarray(x_obs), args.budget)
         theirs = run_sbi(name, data.theta, data.x, x_obs, args.threads or os.cpu_count())
         for r in (ours, theirs):
             s = r.pop("samples_obs1")
             pick = np.random.default_rng(0).permutation(s.shape[0])[:10_000]
             r["c2st_obs1"] = float(c2st(ref, s[pick]))
+            # The batched draws: 1,000 per observation against 1,000 reference samples each
+            # (C2ST at 1,000 + 1,000 is noisier and reads higher than at 10,000 + 10,000; the
+            # same for both libraries), a 10-observation mean with more power than one obs.
+            sb = r.pop("samples_batched")
+            r["c2st_batched_obs1_10"] = [
+                float(c2st(refs[k][np.random.default_rng(k).permutation(refs[k].shape[0])[:1000]],
+                           sb[k][:1000])) for k in range(10)]
+            r["c2st_batched_mean"] = float(np.mean(r["c2st_batched_obs1_10"]))
         ratios = {
             "training": theirs["train_s"] / ours["train_s"],
+            "training_after_compile": theirs["train_s"] / ours["train_compiled_s"],
             "sampling_10000_one_obs": theirs["sample_10000_one_obs_s"]
             / ours["sample_10000_one_obs_s"],
             "sampling_10000_one_obs_incl_compile": theirs["sample_10000_one_obs_s"]
@@ -173,7 +196,9 @@ def main(argv=None) -> int:
             "sbi_nre_a": theirs,
             "speedup": ratios,
             "targets": {k: {"target": v, "met": bool(ratios[k] >= v)} for k, v in targets.items()},
-            "c2st_equal_or_better": bool(ours["c2st_obs1"] <= theirs["c2st_obs1"]),
+            "c2st_obs1_equal_or_better": bool(ours["c2st_obs1"] <= theirs["c2st_obs1"]),
+            "c2st_batched_mean_equal_or_better":
+                bool(ours["c2st_batched_mean"] <= theirs["c2st_batched_mean"]),
         }
         print(json.dumps({name: results["tasks"][name]}, indent=1, default=float), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
