@@ -3,10 +3,12 @@
     jaxsbi run configs/prism_dmri.toml            # trains (<= 15 min) into runs/prism_dmri
     python benchmarks/dmri_prism.py [--quick] [--run-dir runs/prism_dmri]
 
-writes benchmarks/results/dmri_prism.json (``--quick``: dmri_prism_quick.json) and figures
-under benchmarks/results/dmri_prism/. The params are those of the run folder's checkpoints
-(``train.fit`` resumes from them; with no checkpoint it trains there first, under the config's
-time budget; ``--quick`` trains a 60-s model into runs/prism_dmri_quick).
+writes benchmarks/results/dmri_prism.json (``--quick``: dmri_prism_quick.json; ``--name N``:
+dmri_prism_N.json) and figures under benchmarks/results/dmri_prism[_N]/. The longer training:
+``--config configs/prism_dmri_long.toml --run-dir runs/prism_dmri_long --name long``.
+The params are those of the run folder's checkpoints (``train.fit`` resumes from them; with no
+checkpoint it trains there first, under the config's time budget; ``--quick`` trains a 60-s
+model into runs/prism_dmri_quick).
 
 All voxels are simulated on ONE fixed evaluation protocol in the family's protocol
 distribution: 4 b0 + 22 directions at b = 1000 + 22 at b = 2000 s/mm² (electrostatic-repulsion
@@ -126,6 +128,17 @@ def true_axis(family, theta):
     return np.array([s * math.cos(phi), s * math.sin(phi), u])
 
 
+def feature_names(family, structure) -> list[str]:
+    """Names of :func:`jaxsbi.dmri.prism.axis_tensor_features`' columns, in its order."""
+    mask = np.asarray(family.param_mask(structure))
+    names = [n for j, n in enumerate(family.param_names)
+             if mask[j] and not n.endswith((".u", ".phi"))]
+    for comp in ("stick1", "stick2", "stick3", "zeppelin"):
+        if mask[family.index(f"{comp}.u")]:
+            names += [f"{comp}.mumuT_{e}" for e in ("xx", "yy", "zz", "xy", "xz", "yz")]
+    return names
+
+
 def r_squared(pred, ref):
     pred, ref = np.asarray(pred).ravel(), np.asarray(ref).ravel()
     return float(1.0 - np.sum((pred - ref) ** 2) / np.sum((ref - ref.mean()) ** 2))
@@ -136,6 +149,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="small numbers everywhere")
     parser.add_argument("--config", default=str(ROOT / "configs" / "prism_dmri.toml"))
     parser.add_argument("--run-dir", default=None)
+    parser.add_argument("--name", default=None,
+                        help="suffix of the outputs: dmri_prism_<name>.json, dmri_prism_<name>/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-select", type=int, default=None, help="voxels per λ in (1)")
     parser.add_argument("--num-evidence", type=int, default=None, help="voxels in (2)")
@@ -148,12 +163,15 @@ def main(argv=None) -> dict:
     n_ev = args.num_evidence or (6 if quick else 60)
     n_c2st = args.num_c2st or (1 if quick else 10)
     run_dir = Path(args.run_dir or ROOT / "runs" / ("prism_dmri_quick" if quick else "prism_dmri"))
-    fig_dir = OUT / ("dmri_prism_quick" if quick else "dmri_prism")
+    stem = "dmri_prism" + (f"_{args.name}" if args.name else "") + ("_quick" if quick else "")
+    fig_dir = OUT / stem
     fig_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {
         "command": "python benchmarks/dmri_prism.py"
         + (" --quick" if quick else "")
+        + (f" --config {args.config}" if args.config != parser.get_default("config") else "")
         + (f" --run-dir {args.run_dir}" if args.run_dir else "")
+        + (f" --name {args.name}" if args.name else "")
         + "".join(
             f" --{k.replace('_', '-')} {v}"
             for k, v in vars(args).items()
@@ -362,6 +380,9 @@ def main(argv=None) -> dict:
 
     # ---- 3. parameter posteriors: C2ST and angular errors --------------------------------------
     c2 = {nm: [] for nm in SUB_NAMES}
+    c2_no_snr = {nm: [] for nm in SUB_NAMES}
+    spread = {nm: {} for nm in SUB_NAMES}
+    shift = {nm: {} for nm in SUB_NAMES}
     ang_prism, ang_nuts = [], []
     k_c = jax.random.fold_in(key, 300)
     theta_q = jax.jit(
@@ -374,6 +395,18 @@ def main(argv=None) -> dict:
             fr = dp.axis_tensor_features(family, ref, sub[j])
             fq = dp.axis_tensor_features(family, theta_q[v], sub[j])
             c2[nm].append(float(c2st(fr, fq, seed=v)))
+            # Where the difference is: per feature, PRISM's sd over NUTS's and the shift of
+            # PRISM's mean in NUTS sds; and C2ST without the SNR entry (the NUTS model fits S0
+            # while PRISM's simulator divides by the noisy mean b0, so SNR differs by design).
+            names = feature_names(family, sub[j])
+            sd_r, sd_q = fr.std(0) + 1e-12, fq.std(0)
+            for f, name in enumerate(names):
+                spread[nm].setdefault(name, []).append(float(sd_q[f] / sd_r[f]))
+                shift[nm].setdefault(name, []).append(
+                    float(abs(fq[:, f].mean() - fr[:, f].mean()) / sd_r[f])
+                )
+            keep = [f for f, name in enumerate(names) if not name.endswith(".snr")]
+            c2_no_snr[nm].append(float(c2st(fr[:, keep], fq[:, keep], seed=v)))
             if j > 0:
                 truth_axis = true_axis(family, theta_ev[v])
                 ang_prism.append(
@@ -385,6 +418,15 @@ def main(argv=None) -> dict:
         "num_samples": {"prism": 400, "nuts": sampler.num_chains * sampler.num_samples},
         "c2st": {nm: v for nm, v in c2.items()},
         "c2st_median": {nm: float(np.median(v)) if v else None for nm, v in c2.items()},
+        "c2st_median_without_snr": {
+            nm: float(np.median(v)) if v else None for nm, v in c2_no_snr.items()
+        },
+        "sd_ratio_prism_over_nuts_median": {
+            nm: {f: float(np.median(v)) for f, v in d.items()} for nm, d in spread.items()
+        },
+        "mean_shift_in_nuts_sd_median": {
+            nm: {f: float(np.median(v)) for f, v in d.items()} for nm, d in shift.items()
+        },
         "dominant_fibre_median_error_deg_prism": float(np.median(ang_prism)) if ang_prism else None,
         "dominant_fibre_median_error_deg_nuts": float(np.median(ang_nuts)) if ang_nuts else None,
     }
@@ -394,6 +436,18 @@ def main(argv=None) -> dict:
         + f"; dominant fibre median error PRISM {np.median(ang_prism):.1f} deg, NUTS "
         f"{np.median(ang_nuts):.1f} deg"
     )
+    print(
+        "C2ST without SNR: "
+        + ", ".join(f"{nm} {np.median(v):.3f}" for nm, v in c2_no_snr.items() if v)
+    )
+    for nm in SUB_NAMES:
+        print(
+            f"  {nm}: sd ratio / mean shift (NUTS sd) "
+            + ", ".join(
+                f"{f} {np.median(spread[nm][f]):.2f}/{np.median(shift[nm][f]):.2f}"
+                for f in spread[nm]
+            )
+        )
 
     # ---- 4. throughput -------------------------------------------------------------------------
     n_vox = 64 if quick else 512
@@ -479,7 +533,7 @@ def main(argv=None) -> dict:
     results["figures"] = [str(p.relative_to(ROOT)) for p in sorted(fig_dir.glob("*.png"))]
     results["total_seconds"] = time.perf_counter() - t0
     OUT.mkdir(exist_ok=True)
-    path = OUT / ("dmri_prism_quick.json" if quick else "dmri_prism.json")
+    path = OUT / f"{stem}.json"
     write_json(path, results)
     print(f"wrote {path}")
     return results
