@@ -443,10 +443,13 @@ def summarise(results: list[dict], out_dir: Path, *, not_run: list[str] | None =
         "sbi-benchmark/results main_paper.csv; gaussian_mixture from the sbibm 1.1.0 re-run).\n"
         "Gap = ours − published (negative: ours better). Times are per cell (all its\n"
         f"observations). Time target: train + sample of all observations within\n"
-        f"{TIME_TARGET_S:.0f} s at {TIME_TARGET_BUDGET:,} simulations. Load: the highest 1-minute load\n"
+        f"{TIME_TARGET_S:.0f} s at {TIME_TARGET_BUDGET:,} simulations. Load: the highest "
+        "1-minute load\n"
         f"average seen at a cell's start or end on this {cores}-core machine; * marks a load\n"
         "above 1.5x the core count (one bench process alone reaches about the core count + 1),\n"
-        "i.e. cells run beside other work, whose times are upper bounds.\n\n" + "\n".join(lines) + "\n"
+        "i.e. cells run beside other work, whose times are upper bounds.\n\n"
+        + "\n".join(lines)
+        + "\n"
         + (f"\nNot run ({len(not_run)} of the grid's {len(results) + len(not_run)} cells): "
            + ", ".join(not_run) + "\n" if not_run else "")
     )
