@@ -148,12 +148,19 @@ def test_run_folder_accepts_other_grid_subsets_and_settings(tmp_path):
     from jaxsbi.io import prepare_run_dir
 
     cfg = BenchConfig(tasks=("two_moons",))
-    prepare_run_dir(cfg, tmp_path)
+    assert prepare_run_dir(cfg, tmp_path) == tmp_path
+    finished = tmp_path / "cells" / "two_moons_10000_seed0" / "cell.json"
+    finished.parent.mkdir(parents=True)
+    finished.write_text("{}")
     # Another subset of tasks / budgets / seeds, or other settings, may fill the same folder:
     # cells are independent and each checks its own settings (test_grid_runs_and_resumes).
     prepare_run_dir(dataclasses.replace(cfg, tasks=("slcp",), budgets=(1000,)), tmp_path)
     other = dataclasses.replace(cfg, sampler=dataclasses.replace(cfg.sampler, kernel="hmc"))
     prepare_run_dir(other, tmp_path)
+    # Nothing was emptied, and the folder records the grid it was last prepared for.
+    assert finished.read_text() == "{}"
+    recorded = json.loads((tmp_path / "config.json").read_text())
+    assert recorded["sampler"]["kernel"] == "hmc"
 
 
 def test_cell_settings_follow_overrides_of_their_task_only():
