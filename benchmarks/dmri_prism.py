@@ -128,17 +128,6 @@ def true_axis(family, theta):
     return np.array([s * math.cos(phi), s * math.sin(phi), u])
 
 
-def feature_names(family, structure) -> list[str]:
-    """Names of :func:`jaxsbi.dmri.prism.axis_tensor_features`' columns, in its order."""
-    mask = np.asarray(family.param_mask(structure))
-    names = [n for j, n in enumerate(family.param_names)
-             if mask[j] and not n.endswith((".u", ".phi"))]
-    for comp in ("stick1", "stick2", "stick3", "zeppelin"):
-        if mask[family.index(f"{comp}.u")]:
-            names += [f"{comp}.mumuT_{e}" for e in ("xx", "yy", "zz", "xy", "xz", "yz")]
-    return names
-
-
 def r_squared(pred, ref):
     pred, ref = np.asarray(pred).ravel(), np.asarray(ref).ravel()
     return float(1.0 - np.sum((pred - ref) ** 2) / np.sum((ref - ref.mean()) ** 2))
@@ -398,7 +387,7 @@ def main(argv=None) -> dict:
             # Where the difference is: per feature, PRISM's sd over NUTS's and the shift of
             # PRISM's mean in NUTS sds; and C2ST without the SNR entry (the NUTS model fits S0
             # while PRISM's simulator divides by the noisy mean b0, so SNR differs by design).
-            names = feature_names(family, sub[j])
+            names = dp.axis_tensor_feature_names(family, sub[j])
             sd_r, sd_q = fr.std(0) + 1e-12, fq.std(0)
             for f, name in enumerate(names):
                 spread[nm].setdefault(name, []).append(float(sd_q[f] / sd_r[f]))

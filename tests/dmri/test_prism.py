@@ -120,6 +120,14 @@ def test_axis_helpers_are_sign_free():
     # ball.d, stick1.f, stick.d, snr + 6 axis-tensor entries; equal for μ and −μ
     assert f.shape == (2, 4 + 6)
     np.testing.assert_allclose(f[0], f[1], atol=1e-5)
+    names = dp.axis_tensor_feature_names(family, m)
+    assert names[:4] == ["ball.d", "stick1.f", "stick.d", "rician.snr"]
+    assert names[4:] == [f"stick1.mumuT_{e}" for e in ("xx", "yy", "zz", "xy", "xz", "yz")]
+    # μ = (cos 0.3, sin 0.3, 0): xx = cos², zz = 0, xy = √2 cos sin
+    col = {n: f[0, i] for i, n in enumerate(names)}
+    assert col["stick1.mumuT_xx"] == pytest.approx(np.cos(0.3) ** 2, abs=1e-5)
+    assert col["stick1.mumuT_zz"] == pytest.approx(0.0, abs=1e-6)
+    assert col["stick1.mumuT_xy"] == pytest.approx(np.sqrt(2) * np.cos(0.3) * np.sin(0.3), abs=1e-5)
 
 
 def test_prism_voxels_shapes_and_errors(setup):

@@ -32,6 +32,7 @@ __all__ = [
     "subfamily_probabilities",
     "stack_structures",
     "axis_tensor_features",
+    "axis_tensor_feature_names",
     "dominant_axis",
     "angular_error_deg",
     "prism_voxels",
@@ -84,27 +85,43 @@ def axis_tensor_features(family: DmriFamily, theta: Array, structure: Structure)
 
     Every active non-orientation entry is kept; each active stick's (u, φ) pair is replaced by
     the 6 unique entries of μμᵀ (even in μ, continuous across φ = 0 ≡ 2π and the equator),
-    off-diagonals × √2. The zeppelin axis likewise.
+    off-diagonals × √2. The zeppelin axis likewise. Column names:
+    :func:`axis_tensor_feature_names`.
 
     Returns:
         ``(..., num_features)`` (a NumPy array; the structure must be concrete).
     """
     theta = np.asarray(theta)
-    mask = np.asarray(family.param_mask(structure))
-    names = family.param_names
-    feats = []
-    for j, name in enumerate(names):
-        if mask[j] and not name.endswith((".u", ".phi")):
-            feats.append(theta[..., j])
-    for comp in (*_STICKS, "zeppelin"):
-        iu = family.index(f"{comp}.u")
-        if not mask[iu]:
-            continue
-        mu = _axis(theta[..., iu], theta[..., family.index(f"{comp}.phi")])
-        r2 = np.sqrt(2.0)
+    scalars, axes = _feature_layout(family, structure)
+    feats = [theta[..., j] for j in scalars]
+    r2 = np.sqrt(2.0)
+    for comp in axes:
+        mu = _axis(theta[..., family.index(f"{comp}.u")], theta[..., family.index(f"{comp}.phi")])
         x, y, z = mu[..., 0], mu[..., 1], mu[..., 2]
         feats += [x * x, y * y, z * z, r2 * x * y, r2 * x * z, r2 * y * z]
     return np.stack(feats, axis=-1)
+
+
+def axis_tensor_feature_names(family: DmriFamily, structure: Structure) -> list[str]:
+    """Names of :func:`axis_tensor_features`' columns: θ entry names, then
+    ``<axis>.mumuT_<xx|yy|zz|xy|xz|yz>`` per active axis."""
+    scalars, axes = _feature_layout(family, structure)
+    names = [family.param_names[j] for j in scalars]
+    for comp in axes:
+        names += [f"{comp}.mumuT_{e}" for e in ("xx", "yy", "zz", "xy", "xz", "yz")]
+    return names
+
+
+def _feature_layout(family: DmriFamily, structure: Structure) -> tuple[list[int], list[str]]:
+    """Active non-orientation θ indices, and the active axes (sticks, then zeppelin)."""
+    mask = np.asarray(family.param_mask(structure))
+    scalars = [
+        j
+        for j, name in enumerate(family.param_names)
+        if mask[j] and not name.endswith((".u", ".phi"))
+    ]
+    axes = [c for c in (*_STICKS, "zeppelin") if mask[family.index(f"{c}.u")]]
+    return scalars, axes
 
 
 def _axis(u, phi):
