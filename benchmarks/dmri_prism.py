@@ -13,7 +13,9 @@ model into runs/prism_dmri_quick).
 All voxels are simulated on ONE fixed evaluation protocol in the family's protocol
 distribution: 4 b0 + 22 directions at b = 1000 + 22 at b = 2000 s/mm² (electrostatic-repulsion
 axes), Rician noise with SNR ~ U[20, 30], normalised by the mean noisy b0 — the voxels the
-network was trained on, except that the SNR is restricted to 20–30.
+network was trained on, except that the SNR is restricted to 20–30. A family trained on one
+fixed acquisition (``[family.dmri] protocol``, e.g. configs/prism_dmri_dipy.toml) is evaluated on
+that acquisition instead.
 
 1. **Model selection over the 31 models** at λ = 0.5 and λ = 1 (λ fixed; structures and θ
    from the family prior at that λ): PRISM top-1 / top-3 (beam search), top-1 of the prior
@@ -138,8 +140,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="small numbers everywhere")
     parser.add_argument("--config", default=str(ROOT / "configs" / "prism_dmri.toml"))
     parser.add_argument("--run-dir", default=None)
-    parser.add_argument("--name", default=None,
-                        help="suffix of the outputs: dmri_prism_<name>.json, dmri_prism_<name>/")
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="suffix of the outputs: dmri_prism_<name>.json, dmri_prism_<name>/",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-select", type=int, default=None, help="voxels per λ in (1)")
     parser.add_argument("--num-evidence", type=int, default=None, help="voxels in (2)")
@@ -192,13 +197,18 @@ def main(argv=None) -> dict:
     }
     print(f"params: {history.epochs_run} epochs ({results['training']['simulations']} simulations)")
 
-    per_shell = (family.n_meas - config.family.dmri.num_b0) // len(config.family.dmri.shells)
-    protocol = dp.shelled_protocol(config.family.dmri.num_b0, config.family.dmri.shells, per_shell)
-    results["protocol"] = (
-        f"{config.family.dmri.num_b0} b0 + {per_shell} x "
-        + " + ".join(f"{s:g}" for s in config.family.dmri.shells)
-        + " (repulsion axes)"
-    )
+    if family.protocol is not None:  # trained on one fixed acquisition: evaluate on it
+        protocol = family.protocol
+        results["protocol"] = f"{config.family.dmri.protocol} (the family's fixed protocol)"
+    else:
+        d = config.family.dmri
+        per_shell = (family.n_meas - d.num_b0) // len(d.shells)
+        protocol = dp.shelled_protocol(d.num_b0, d.shells, per_shell)
+        results["protocol"] = (
+            f"{d.num_b0} b0 + {per_shell} x "
+            + " + ".join(f"{s:g}" for s in d.shells)
+            + " (repulsion axes)"
+        )
     key = jax.random.key(args.seed)
     observe = jax.jit(jax.vmap(lambda s: family.observe(s, protocol)))
     bits = np.asarray(all_structures(6, family.num_noise).active)

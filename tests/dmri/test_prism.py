@@ -147,6 +147,42 @@ def test_prism_voxels_shapes_and_errors(setup):
         dp.shelled_protocol(2, (1000.0,), 0)
 
 
+def test_prism_map_samples_feed_the_maps(setup):
+    """The model probabilities are the enumerated q(M | x, λ) — for the untrained decoder with
+    the prior skip exactly p(M | λ) — and each draw's index names its own structure."""
+    from jaxsbi.dmri import maps as dmaps
+
+    family, est, params, y = setup
+    p = dp.shelled_protocol(2, (1000.0, 2000.0), 5)
+    sig = np.asarray(y[:, -1])[None, None, None].repeat(2, 0).repeat(2, 1)  # (2, 2, 1, 12)
+    mask = np.array([[True, False], [True, True]])[..., None]
+    key = jax.random.key(3)
+    r = dp.prism_map_samples(
+        est, params, key, sig, p, lam=0.4, num_samples=4, num_steps=2, mask=mask
+    )
+    s = family.all_structures()
+    assert r.probabilities.shape == (3, 31) and r.theta.shape == (3, 4, family.theta_dim)
+    prior = np.exp(
+        np.asarray(
+            jax.vmap(lambda a, n: family.structure_log_prior(Structure(a, n), 0.4))(
+                s.active, s.noise
+            )
+        )
+    )
+    np.testing.assert_allclose(r.probabilities, np.broadcast_to(prior, (3, 31)), atol=1e-5)
+    drawn, theta = dp.prism_voxels(
+        est, params, key, sig, p, lam=0.4, num_samples=4, num_steps=2, mask=mask
+    )
+    np.testing.assert_array_equal(np.asarray(s.active)[r.model], np.asarray(drawn.active)[mask])
+    np.testing.assert_allclose(r.theta, np.asarray(theta)[mask])
+    summary = dmaps.summarize(family, r.structures, r.probabilities, r.theta, r.model)
+    vol = dmaps.volume_maps(summary, r.mask, probabilities=r.probabilities)
+    n_sticks = np.asarray(s.active)[:, 1:4].sum(1)
+    expected = float(prior @ n_sticks)
+    np.testing.assert_allclose(vol["expected_num_sticks"][mask], expected, atol=1e-4)
+    assert vol["expected_num_sticks"][0, 1, 0] == 0.0
+
+
 @pytest.mark.slow
 def test_short_training_beats_the_prior_on_top1():
     """~4 min on 2 cores: 400 steps of 128 lift top-1 over the 31 models at λ = 1 (prior mode

@@ -1,7 +1,9 @@
 """The "prism" experiment kind: config files map strictly onto PrismConfig."""
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import jaxsbi.prism.experiment  # noqa: F401  (registers the "prism" kind)
@@ -54,3 +56,36 @@ def test_dmri_config_builds_the_dmri_family(tmp_path):
     enc.write_text(text.replace('gradient_encoding = "outer"', 'gradient_encoding = "polar"'))
     with pytest.raises(ConfigError, match="gradient_encoding"):
         load_config(enc)
+
+
+def test_dmri_config_with_a_fixed_protocol(tmp_path):
+    """``protocol = "dipy:small_64D"`` trains on that acquisition; an FSL pair by stem reads
+    the same table back; settings that only random protocols use are refused, not ignored."""
+    pytest.importorskip("dipy")
+    from jaxsbi.dmri.protocol import load_dipy_protocol
+
+    cfg = load_config(ROOT / "configs" / "prism_dmri_dipy.toml")
+    family = build_family(cfg.family)
+    table = load_dipy_protocol("small_64D", warn=False)
+    assert family.protocol is not None and family.n_meas == 65
+    assert (family.protocol.bvals == table.bvals).all()
+    assert (family.protocol.bvecs == table.bvecs).all()
+    stem = tmp_path / "dwi"
+    np.savetxt(stem.with_suffix(".bval"), np.asarray(table.bvals)[None], fmt="%.1f")
+    np.savetxt(stem.with_suffix(".bvec"), np.asarray(table.bvecs).T, fmt="%.8f")
+    dmri_cfg = dataclasses.replace(cfg.family.dmri, protocol=f"fsl:{stem}")
+    fsl = build_family(dataclasses.replace(cfg.family, dmri=dmri_cfg))
+    np.testing.assert_allclose(fsl.protocol.bvecs, table.bvecs, atol=1e-6)
+
+    text = (ROOT / "configs" / "prism_dmri_dipy.toml").read_text()
+    for old, new, match in [
+        ('protocol = "dipy:small_64D"', 'protocol = "small_64D"', "dipy:<table>"),
+        ("n_meas = 65", "n_meas = 65\nshells = [1000.0]", "shells.*no effect"),
+        ("n_meas = 65", "n_meas = 48", "n_meas=48 does not match"),
+        ('protocol = "dipy:small_64D"', 'protocol = "dipy:no_such"', "unknown dipy table"),
+        ('protocol = "dipy:small_64D"', f'protocol = "fsl:{tmp_path}/missing"', "no file"),
+    ]:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text.replace(old, new))
+        with pytest.raises((ConfigError, ValueError, FileNotFoundError), match=match):
+            build_family(load_config(bad).family)

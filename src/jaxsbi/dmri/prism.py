@@ -10,12 +10,16 @@ Helpers between a trained :func:`jaxsbi.prism.prism_estimator` on a
   sign-invariant views of the orientations (μ ≡ −μ) for C2ST and angular errors;
 - :func:`shelled_protocol` — a deterministic multi-shell protocol (evaluation voxels);
 - :func:`prism_voxels` — amortised joint samples (M, θ) for every voxel of a volume, streamed
-  and sharded by :func:`~jaxsbi.dmri.volume.map_voxels`.
+  and sharded by :func:`~jaxsbi.dmri.volume.map_voxels`;
+- :func:`prism_map_samples` — the same, in the posterior-samples interface of
+  :mod:`jaxsbi.dmri.maps` (exact model probabilities over the family's structures, draws
+  and their model index), ready for :func:`~jaxsbi.dmri.maps.summarize`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +40,8 @@ __all__ = [
     "dominant_axis",
     "angular_error_deg",
     "prism_voxels",
+    "prism_map_samples",
+    "PrismMapSamples",
     "shelled_protocol",
 ]
 
@@ -195,6 +201,92 @@ def prism_voxels(
         return post(est.sample_joint(params, k, tokens, lam, num_samples, num_steps))
 
     return map_voxels(fn, signals, mask, chunk_size=chunk_size, key=key, devices=devices)
+
+
+class PrismMapSamples(NamedTuple):
+    """PRISM's posterior for V masked voxels in the maps' interface (:mod:`jaxsbi.dmri.maps`).
+
+    Attributes:
+        structures: the S candidate structures (``family.all_structures()``), ``active (S, 6)``.
+        probabilities: ``(V, S)`` q(M_s | x_v, λ), enumerated (not counted from draws).
+        theta: ``(V, n, d)`` θ draws, draw j from q(θ | M_j, x) with M_j ~ q(M | x, λ).
+        model: ``(V, n)`` int, the index of M_j in ``structures``.
+        mask: ``(*spatial,)`` bool, the voxels in C order.
+    """
+
+    structures: Structure
+    probabilities: np.ndarray
+    theta: np.ndarray
+    model: np.ndarray
+    mask: np.ndarray
+
+
+def prism_map_samples(
+    est,
+    params,
+    key: Array,
+    signals,
+    protocol: Protocol,
+    *,
+    lam: float,
+    num_samples: int,
+    num_steps: int = 16,
+    mask=None,
+    chunk_size: int = 1024,
+    devices=None,
+) -> PrismMapSamples:
+    """:func:`prism_voxels` plus the enumerated model posterior, in the maps' interface.
+
+    Per voxel (one compiled, sharded pass): q(M | x, λ) over the family's S valid
+    structures (exact, renormalised over them), ``num_samples`` joint draws (M_j, θ_j) and
+    each draw's structure index. Feed the result to
+    ``maps.summarize(family, r.structures, r.probabilities, r.theta, r.model)`` and then
+    ``maps.volume_maps(summary, r.mask, probabilities=r.probabilities)``.
+
+    Args and Raises: as :func:`prism_voxels`.
+    """
+    family = est.family
+    structures = family.all_structures()
+    table = jnp.asarray(structures.active, jnp.int32)
+    noise_table = jnp.asarray(structures.noise, jnp.int32)
+
+    def summary(draws):
+        drawn, theta = draws
+        match = jnp.all(drawn.active[:, None, :] == table[None], axis=-1) & (
+            drawn.noise[:, None] == noise_table[None]
+        )
+        return theta, jnp.argmax(match, axis=-1).astype(jnp.int32), jnp.any(match, axis=-1)
+
+    draws = prism_voxels(
+        est,
+        params,
+        key,
+        signals,
+        protocol,
+        lam=lam,
+        num_samples=num_samples,
+        num_steps=num_steps,
+        mask=mask,
+        summary=summary,
+        chunk_size=chunk_size,
+        devices=devices,
+    )
+    m = np.ones(np.shape(signals)[:-1], bool) if mask is None else np.asarray(mask, bool)
+    theta, model, known = (np.asarray(a)[m] for a in draws)
+    if not known.all():  # the sampler only emits valid structures; say so if it ever did not
+        raise RuntimeError(
+            f"{int((~known).sum())} PRISM draws have a structure outside the family's table"
+        )
+    probs = map_voxels(
+        lambda s: subfamily_probabilities(
+            est, params, family.observe(s, protocol), lam, structures
+        ),
+        signals,
+        m,
+        chunk_size=chunk_size,
+        devices=devices,
+    )
+    return PrismMapSamples(structures, np.asarray(probs)[m], theta, model, m)
 
 
 def shelled_protocol(num_b0: int, shells: Sequence[float], per_shell: int) -> Protocol:

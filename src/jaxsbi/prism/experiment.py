@@ -60,6 +60,13 @@ class DmriFamilyConfig:
     """The dMRI family's settings (``[family.dmri]``; see :func:`jaxsbi.dmri.dmri_family`).
 
     Attributes:
+        protocol: ``""`` (default) draws a random protocol per simulated voxel from the
+            settings below; ``"dipy:<table>"`` (e.g. ``"dipy:small_64D"``, see
+            :data:`jaxsbi.dmri.protocol.DIPY_TABLES`) or ``"fsl:<stem>"`` (``<stem>.bval`` and
+            ``<stem>.bvec``) trains on that one fixed acquisition — the network then serves
+            exactly the scanner protocol of the data it will map. With a fixed protocol the
+            random-protocol settings (``num_b0``, ``shells``, ``b_max``, ``b0_fraction``) must
+            stay at their defaults and ``n_meas`` must equal the protocol's measurements.
         n_meas: measurements per simulated voxel (tokens).
         num_b0: leading b0 measurements of every random protocol.
         shells: b-values (s/mm²) the other measurements are drawn from uniformly; empty:
@@ -73,6 +80,7 @@ class DmriFamilyConfig:
         gradient_encoding: ``"outer"`` (b·ggᵀ, sign-invariant) or ``"vector"`` (b, g).
     """
 
+    protocol: str = ""
     n_meas: int = 48
     num_b0: int = 4
     shells: tuple[float, ...] = (1000.0, 2000.0)
@@ -85,6 +93,43 @@ class DmriFamilyConfig:
     lambda_max: float = 4.0
     p0: float = 0.5
     gradient_encoding: Literal["outer", "vector"] = "outer"
+
+    def __post_init__(self):
+        if not self.protocol:
+            return
+        kind, _, name = self.protocol.partition(":")
+        if kind not in ("dipy", "fsl") or not name:
+            raise ValueError(
+                f"family.dmri.protocol must be '', 'dipy:<table>' or 'fsl:<stem>'; got "
+                f"{self.protocol!r}"
+            )
+        default = DmriFamilyConfig()
+        changed = [
+            k
+            for k in ("num_b0", "shells", "b_max", "b0_fraction")
+            if getattr(self, k) != getattr(default, k)
+        ]
+        if changed:
+            raise ValueError(
+                f"family.dmri.{', '.join(changed)} describe random protocols and have no effect "
+                f"with the fixed protocol {self.protocol!r}; remove them"
+            )
+
+    def fixed_protocol(self):
+        """The fixed :class:`~jaxsbi.dmri.protocol.Protocol` this config names, or None."""
+        if not self.protocol:
+            return None
+        from jaxsbi.dmri.protocol import load_dipy_protocol, load_fsl
+
+        kind, _, name = self.protocol.partition(":")
+        if kind == "dipy":
+            return load_dipy_protocol(name, warn=False)
+        stem = Path(name)
+        bval, bvec = stem.with_name(stem.name + ".bval"), stem.with_name(stem.name + ".bvec")
+        for f in (bval, bvec):
+            if not f.is_file():
+                raise FileNotFoundError(f"family.dmri.protocol = {self.protocol!r}: no file {f}")
+        return load_fsl(bval, bvec, warn=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +218,7 @@ def build_family(cfg: FamilyConfig):
 
         d = cfg.dmri
         return dmri_family(
+            protocol=d.fixed_protocol(),
             n_meas=d.n_meas,
             num_b0=d.num_b0,
             shells=tuple(d.shells) or None,
