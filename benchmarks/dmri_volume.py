@@ -127,6 +127,26 @@ def tractography(vol, e1_dti, valid, affine, out_dir: Path, slices) -> dict:
     }
 
 
+def orientation_vs_dti(stick_dir, e1_dti, fitted, fa, thresholds=(0.5, 0.3)) -> dict:
+    """The posterior dominant fibre against the tensor's principal direction on fitted voxels
+    with FA above each threshold: voxel count, median angle, fraction within 15°."""
+    angle = dmaps.angle_between_axes(stick_dir, e1_dti)
+    agreement = {}
+    for thr in thresholds:
+        a = angle[fitted & (fa > thr)]
+        agreement[f"fa_gt_{thr}"] = {
+            "num_voxels": int(a.size),
+            "median_angle_deg": float(np.median(a)) if a.size else None,
+            "fraction_within_15deg": float(np.mean(a < 15.0)) if a.size else None,
+        }
+        if a.size:
+            print(
+                f"stick 1 vs DTI e1, FA > {thr}: {a.size} voxels, median {np.median(a):.2f} deg, "
+                f"{100 * np.mean(a < 15):.0f}% within 15 deg"
+            )
+    return agreement
+
+
 def redraw(quick: bool, copy_figures: bool) -> dict:
     """Re-run only the tractography and its figures from the maps a fit run wrote."""
     name = "dmri_volume_quick" if quick else "dmri_volume"
@@ -264,21 +284,7 @@ def main(argv=None) -> dict:
 
     # ---- orientation agreement with DTI on high-FA voxels ----
     fitted = vol["mask"].astype(bool)
-    angle = dmaps.angle_between_axes(vol["stick1_dir"], e1_dti)
-    agreement = {}
-    for thr in (0.5, 0.3):
-        sel = fitted & (fa > thr)
-        a = angle[sel]
-        agreement[f"fa_gt_{thr}"] = {
-            "num_voxels": int(sel.sum()),
-            "median_angle_deg": float(np.median(a)) if a.size else None,
-            "fraction_within_15deg": float(np.mean(a < 15.0)) if a.size else None,
-        }
-        if a.size:
-            print(
-                f"stick 1 vs DTI e1, FA > {thr}: {a.size} voxels, median {np.median(a):.2f} deg, "
-                f"{100 * np.mean(a < 15):.0f}% within 15 deg"
-            )
+    agreement = orientation_vs_dti(vol["stick1_dir"], e1_dti, fitted, fa)
     p2 = vol["prob_sticks_2"][fitted]
     print(
         f"P(2 sticks): median {np.median(p2):.3f}, {int(np.sum(p2 > 0.5))} of {p2.size} voxels "

@@ -279,20 +279,7 @@ def main(argv=None) -> dict:
 
     # ---- against DTI and against the NUTS maps ----
     fitted = vol["mask"].astype(bool)
-    angle = dmaps.angle_between_axes(vol["stick1_dir"], e1_dti)
-    vs_dti = {}
-    for thr in (0.5, 0.3):
-        a = angle[fitted & (fa > thr)]
-        vs_dti[f"fa_gt_{thr}"] = {
-            "num_voxels": int(a.size),
-            "median_angle_deg": float(np.median(a)) if a.size else None,
-            "fraction_within_15deg": float(np.mean(a < 15.0)) if a.size else None,
-        }
-        if a.size:
-            print(
-                f"stick 1 vs DTI e1, FA > {thr}: {a.size} voxels, median {np.median(a):.2f} deg, "
-                f"{100 * np.mean(a < 15):.0f}% within 15 deg"
-            )
+    vs_dti = nuts_volume.orientation_vs_dti(vol["stick1_dir"], e1_dti, fitted, fa)
     two = dp.stack_structures(
         [family.structure("ball", "stick1"), family.structure("ball", "stick1", "stick2")]
     )
