@@ -4,6 +4,8 @@ A tiny network (compile time dominates on a 2-core CPU); an untrained decoder wi
 skip is exactly p(M | λ), which is known in closed form over the 31 valid structures.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -148,13 +150,21 @@ def test_prism_voxels_shapes_and_errors(setup):
 
 
 def test_prism_map_samples_feed_the_maps(setup):
-    """The model probabilities are the enumerated q(M | x, λ) — for the untrained decoder with
-    the prior skip exactly p(M | λ) — and each draw's index names its own structure."""
+    """Each voxel's model probabilities are its own enumerated q(M | x, λ) (a network whose
+    output depends on x, voxels with different signals, probabilities in mask order), each
+    draw's index names its own structure, and the maps' E[#sticks] is read from them."""
     from jaxsbi.dmri import maps as dmaps
 
-    family, est, params, y = setup
+    family, est, params, _ = setup
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(7), len(leaves))
+    noisy = [
+        a + 0.3 * jax.random.normal(k, a.shape, a.dtype) for a, k in zip(leaves, keys, strict=True)
+    ]
+    params = jax.tree.unflatten(tree, noisy)  # away from the zero-initialised corrections
     p = dp.shelled_protocol(2, (1000.0, 2000.0), 5)
-    sig = np.asarray(y[:, -1])[None, None, None].repeat(2, 0).repeat(2, 1)  # (2, 2, 1, 12)
+    sims = [family.sample_joint(jax.random.key(10 + i), 0.7)[2] for i in range(4)]
+    sig = np.stack([np.asarray(y[:, -1]) for y in sims]).reshape(2, 2, 1, 12)
     mask = np.array([[True, False], [True, True]])[..., None]
     key = jax.random.key(3)
     r = dp.prism_map_samples(
@@ -162,25 +172,30 @@ def test_prism_map_samples_feed_the_maps(setup):
     )
     s = family.all_structures()
     assert r.probabilities.shape == (3, 31) and r.theta.shape == (3, 4, family.theta_dim)
-    prior = np.exp(
-        np.asarray(
-            jax.vmap(lambda a, n: family.structure_log_prior(Structure(a, n), 0.4))(
-                s.active, s.noise
-            )
-        )
+    want = np.stack(
+        [
+            np.asarray(dp.subfamily_probabilities(est, params, family.observe(x, p), 0.4, s))
+            for x in sig[mask]
+        ]
     )
-    np.testing.assert_allclose(r.probabilities, np.broadcast_to(prior, (3, 31)), atol=1e-5)
+    np.testing.assert_allclose(r.probabilities, want, atol=1e-5)
+    assert np.abs(want[0] - want[1]).max() > 1e-3  # the rows really differ between voxels
     drawn, theta = dp.prism_voxels(
         est, params, key, sig, p, lam=0.4, num_samples=4, num_steps=2, mask=mask
     )
     np.testing.assert_array_equal(np.asarray(s.active)[r.model], np.asarray(drawn.active)[mask])
     np.testing.assert_allclose(r.theta, np.asarray(theta)[mask])
+    assert not np.allclose(r.theta[0], r.theta[1])  # independent draws per voxel
     summary = dmaps.summarize(family, r.structures, r.probabilities, r.theta, r.model)
     vol = dmaps.volume_maps(summary, r.mask, probabilities=r.probabilities)
     n_sticks = np.asarray(s.active)[:, 1:4].sum(1)
-    expected = float(prior @ n_sticks)
-    np.testing.assert_allclose(vol["expected_num_sticks"][mask], expected, atol=1e-4)
+    np.testing.assert_allclose(vol["expected_num_sticks"][mask], want @ n_sticks, atol=1e-4)
     assert vol["expected_num_sticks"][0, 1, 0] == 0.0
+    # a network trained on one fixed protocol refuses data acquired with another
+    fixed = est._replace(family=dataclasses.replace(family, protocol=p))
+    other = p._replace(bvals=np.asarray(p.bvals) * 1.5)
+    with pytest.raises(ValueError, match="fixed protocol"):
+        dp.prism_voxels(fixed, params, key, sig, other, lam=0.4, num_samples=4, mask=mask)
 
 
 @pytest.mark.slow

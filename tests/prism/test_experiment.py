@@ -60,7 +60,8 @@ def test_dmri_config_builds_the_dmri_family(tmp_path):
 
 def test_dmri_config_with_a_fixed_protocol(tmp_path):
     """``protocol = "dipy:small_64D"`` trains on that acquisition; an FSL pair by stem reads
-    the same table back; settings that only random protocols use are refused, not ignored."""
+    the same table back (n_meas from the table when left out); a wrong n_meas or table is
+    refused."""
     pytest.importorskip("dipy")
     from jaxsbi.dmri.protocol import load_dipy_protocol
 
@@ -73,18 +74,39 @@ def test_dmri_config_with_a_fixed_protocol(tmp_path):
     stem = tmp_path / "dwi"
     np.savetxt(stem.with_suffix(".bval"), np.asarray(table.bvals)[None], fmt="%.1f")
     np.savetxt(stem.with_suffix(".bvec"), np.asarray(table.bvecs).T, fmt="%.8f")
-    dmri_cfg = dataclasses.replace(cfg.family.dmri, protocol=f"fsl:{stem}")
+    dmri_cfg = dataclasses.replace(cfg.family.dmri, protocol=f"fsl:{stem}", n_meas=None)
     fsl = build_family(dataclasses.replace(cfg.family, dmri=dmri_cfg))
+    assert fsl.n_meas == 65  # taken from the table when n_meas is left out
+    np.testing.assert_allclose(fsl.protocol.bvals, table.bvals, atol=0.05)
     np.testing.assert_allclose(fsl.protocol.bvecs, table.bvecs, atol=1e-6)
-
     text = (ROOT / "configs" / "prism_dmri_dipy.toml").read_text()
-    for old, new, match in [
-        ('protocol = "dipy:small_64D"', 'protocol = "small_64D"', "dipy:<table>"),
-        ("n_meas = 65", "n_meas = 65\nshells = [1000.0]", "shells.*no effect"),
-        ("n_meas = 65", "n_meas = 48", "n_meas=48 does not match"),
-        ('protocol = "dipy:small_64D"', 'protocol = "dipy:no_such"', "unknown dipy table"),
-        ('protocol = "dipy:small_64D"', f'protocol = "fsl:{tmp_path}/missing"', "no file"),
-    ]:
+    _refused(
+        tmp_path,
+        text,
+        [
+            ("n_meas = 65", "n_meas = 48", "n_meas=48 does not match"),
+            ('protocol = "dipy:small_64D"', 'protocol = "dipy:no_such"', "unknown dipy table"),
+        ],
+    )
+
+
+def test_dmri_config_refuses_bad_fixed_protocols(tmp_path):
+    """Checks that need no dipy: the protocol's form, random-protocol settings beside a fixed
+    protocol, a missing FSL pair."""
+    text = (ROOT / "configs" / "prism_dmri_dipy.toml").read_text()
+    _refused(
+        tmp_path,
+        text,
+        [
+            ('protocol = "dipy:small_64D"', 'protocol = "small_64D"', "dipy:<table>"),
+            ("n_meas = 65", "n_meas = 65\nshells = [1000.0]", "shells.*no effect"),
+            ('protocol = "dipy:small_64D"', f'protocol = "fsl:{tmp_path}/missing"', "no file"),
+        ],
+    )
+
+
+def _refused(tmp_path, text, cases):
+    for old, new, match in cases:
         bad = tmp_path / "bad.toml"
         bad.write_text(text.replace(old, new))
         with pytest.raises((ConfigError, ValueError, FileNotFoundError), match=match):

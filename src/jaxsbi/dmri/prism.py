@@ -184,7 +184,8 @@ def prism_voxels(
         output with leading ``spatial`` axes).
 
     Raises:
-        ValueError: λ outside [0, 1]; signals not matching the protocol; NaN/inf in the mask.
+        ValueError: λ outside [0, 1]; signals not matching the protocol; a protocol other
+            than the one a fixed-protocol family was trained on; NaN/inf in the mask.
     """
     check_lambda(lam)
     family = est.family
@@ -193,6 +194,15 @@ def prism_voxels(
         raise ValueError(
             f"signals must have shape (*spatial, {family.n_meas}) (the family's n_meas) on a "
             f"protocol of as many measurements; got {np.shape(signals)} and {n} measurements"
+        )
+    fixed = family.protocol
+    if fixed is not None and not (
+        np.allclose(fixed.bvals, protocol.bvals) and np.allclose(fixed.bvecs, protocol.bvecs)
+    ):
+        raise ValueError(
+            "this network was trained on one fixed protocol ([family.dmri] protocol) and the "
+            "data's bvals/bvecs differ from it; map only data acquired with that protocol "
+            "(or train on random protocols)"
         )
     post = (lambda r: r) if summary is None else summary
 
@@ -237,9 +247,10 @@ def prism_map_samples(
 ) -> PrismMapSamples:
     """:func:`prism_voxels` plus the enumerated model posterior, in the maps' interface.
 
-    Per voxel (one compiled, sharded pass): q(M | x, λ) over the family's S valid
-    structures (exact, renormalised over them), ``num_samples`` joint draws (M_j, θ_j) and
-    each draw's structure index. Feed the result to
+    Per voxel (two compiled, sharded passes over the mask — the draws, then the
+    probabilities): q(M | x, λ) over the family's S valid structures (exact, renormalised
+    over them), ``num_samples`` joint draws (M_j, θ_j) and each draw's structure index.
+    Feed the result to
     ``maps.summarize(family, r.structures, r.probabilities, r.theta, r.model)`` and then
     ``maps.volume_maps(summary, r.mask, probabilities=r.probabilities)``.
 
@@ -247,15 +258,11 @@ def prism_map_samples(
     """
     family = est.family
     structures = family.all_structures()
-    table = jnp.asarray(structures.active, jnp.int32)
-    noise_table = jnp.asarray(structures.noise, jnp.int32)
 
     def summary(draws):
         drawn, theta = draws
-        match = jnp.all(drawn.active[:, None, :] == table[None], axis=-1) & (
-            drawn.noise[:, None] == noise_table[None]
-        )
-        return theta, jnp.argmax(match, axis=-1).astype(jnp.int32), jnp.any(match, axis=-1)
+        idx = family.structure_index(drawn)
+        return theta, jnp.maximum(idx, 0).astype(jnp.int32), idx >= 0
 
     draws = prism_voxels(
         est,

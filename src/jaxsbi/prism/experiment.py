@@ -66,8 +66,10 @@ class DmriFamilyConfig:
             ``<stem>.bvec``) trains on that one fixed acquisition — the network then serves
             exactly the scanner protocol of the data it will map. With a fixed protocol the
             random-protocol settings (``num_b0``, ``shells``, ``b_max``, ``b0_fraction``) must
-            stay at their defaults and ``n_meas`` must equal the protocol's measurements.
-        n_meas: measurements per simulated voxel (tokens).
+            stay at their defaults. A relative ``fsl:`` stem is read from the working
+            directory (the run folder's config.json keeps the string as written).
+        n_meas: measurements per simulated voxel (tokens); default 48 for random protocols,
+            the table's length for a fixed one (if given, it must equal it).
         num_b0: leading b0 measurements of every random protocol.
         shells: b-values (s/mm²) the other measurements are drawn from uniformly; empty:
             b ~ U[0, b_max].
@@ -81,7 +83,7 @@ class DmriFamilyConfig:
     """
 
     protocol: str = ""
-    n_meas: int = 48
+    n_meas: int | None = None
     num_b0: int = 4
     shells: tuple[float, ...] = (1000.0, 2000.0)
     b_max: float = 4000.0
@@ -219,7 +221,7 @@ def build_family(cfg: FamilyConfig):
         d = cfg.dmri
         return dmri_family(
             protocol=d.fixed_protocol(),
-            n_meas=d.n_meas,
+            n_meas=48 if d.n_meas is None and not d.protocol else d.n_meas,
             num_b0=d.num_b0,
             shells=tuple(d.shells) or None,
             b_max=d.b_max,
