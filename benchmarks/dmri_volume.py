@@ -129,13 +129,18 @@ def tractography(vol, e1_dti, valid, affine, out_dir: Path, slices) -> dict:
 
 def orientation_vs_dti(stick_dir, e1_dti, fitted, fa, thresholds=(0.5, 0.3)) -> dict:
     """The posterior dominant fibre against the tensor's principal direction on fitted voxels
-    with FA above each threshold: voxel count, median angle, fraction within 15°."""
+    with FA above each threshold: voxel count, median angle, fraction within 15°. Voxels
+    without a stick-1 axis (no posterior draw has a stick: the map holds 0) have no angle;
+    they are left out and counted, not scored as 90°."""
     angle = dmaps.angle_between_axes(stick_dir, e1_dti)
+    has_axis = np.linalg.norm(stick_dir, axis=-1) > 0
     agreement = {}
     for thr in thresholds:
-        a = angle[fitted & (fa > thr)]
+        sel = fitted & (fa > thr)
+        a = angle[sel & has_axis]
         agreement[f"fa_gt_{thr}"] = {
             "num_voxels": int(a.size),
+            "num_without_stick": int((sel & ~has_axis).sum()),
             "median_angle_deg": float(np.median(a)) if a.size else None,
             "fraction_within_15deg": float(np.mean(a < 15.0)) if a.size else None,
         }

@@ -5,7 +5,7 @@
         [--lam 0.5] [--num-samples 200] [--chunk-size 250] [--copy-figures]
 
 writes the maps (NIfTI + PNG montages), a PRISM-vs-NUTS figure and the tractography under
-benchmarks/results/dmri_volume_prism/ and the figures to
+benchmarks/results/dmri_volume_prism/ and the numbers to
 benchmarks/results/dmri_volume_prism.json (``--quick``: ``_quick`` names, a 60-s model in
 runs/prism_dmri_dipy_quick and a 3×3 block of one slice — a smoke test, not a result).
 ``--copy-figures`` copies the comparison figure and two maps to docs/figures/dmri/.
@@ -15,7 +15,8 @@ b ≈ 1000), normalised by its b0 exactly as in benchmarks/dmri_volume.py; every
 The network (configs/prism_dmri_dipy.toml) was trained on simulations of this acquisition
 only, over the whole dMRI family (31 compartment models: ball, ≤ 3 sticks, zeppelin, dot).
 
-Per voxel, one compiled pass (:func:`jaxsbi.dmri.prism.prism_map_samples`): the enumerated
+Per voxel, sharded over the devices and streamed in chunks
+(:func:`jaxsbi.dmri.prism.prism_map_samples`): the enumerated
 model posterior q(M | x, λ) over the 31 models and ``--num-samples`` joint draws (M, θ), which
 :mod:`jaxsbi.dmri.maps` summarises exactly as it does the NUTS mixture (number of sticks,
 fractions, axes, cones of uncertainty). Also reported:
@@ -217,7 +218,7 @@ def main(argv=None) -> dict:
     num_vox = int(mask.sum())
     print(f"small_64D: {data.shape}, mapping {num_vox} voxels at λ = {args.lam:g}")
 
-    # ---- PRISM over the volume: model probabilities + joint draws, one sharded pass ----
+    # ---- PRISM over the volume: joint draws, then model probabilities (sharded passes) ----
     key = jax.random.key(args.seed)
     c0, t0 = _compile_s(), time.perf_counter()
     r = dp.prism_map_samples(
@@ -278,6 +279,11 @@ def main(argv=None) -> dict:
     print(f"wrote {len(written)} files under {out_dir}")
 
     # ---- against DTI and against the NUTS maps ----
+    if "stick1_dir" not in vol:  # write_maps leaves out the maps of a stick no draw has
+        raise SystemExit(
+            f"no voxel has a draw with a stick at λ = {args.lam:g} (an untrained or --quick "
+            f"model?): nothing to compare with DTI or NUTS; maps are under {out_dir}"
+        )
     fitted = vol["mask"].astype(bool)
     vs_dti = nuts_volume.orientation_vs_dti(vol["stick1_dir"], e1_dti, fitted, fa)
     two = dp.stack_structures(
