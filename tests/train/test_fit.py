@@ -1,6 +1,7 @@
 """The training loop: determinism, resume after a kill, NaN handling, compilation."""
 
 import importlib
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +34,7 @@ def _same(a, b):
     )
 
 
-def test_same_seed_same_params_and_no_recompile():
+def test_same_seed_same_params_and_no_recompile(caplog):
     est = aalr(2, (2,), hidden=(32, 32))
     train, val = _data()
     params = est.init(jax.random.key(3), *train)
@@ -57,8 +58,13 @@ def test_same_seed_same_params_and_no_recompile():
         progress=False,
     )
     assert len(traces) == n
-    p2, h2 = fit(jax.random.key(4), loss, params, source, CFG, progress=False)
+    with caplog.at_level(logging.INFO, logger="jaxsbi.train.fit"):
+        p2, h2 = fit(jax.random.key(4), loss, params, source, CFG, progress=False)
     assert _same(p1, p2)
+    # without the bar, progress reaches the log: the last line names the final epoch and best
+    last = caplog.records[-1].getMessage()
+    assert f"epoch {h2.epochs_run}/{CFG.max_epochs}" in last, last
+    assert f"best {h2.best_val_loss:.4f}" in last, last
     np.testing.assert_array_equal(h1.val_loss, h2.val_loss)
     assert h1.val_loss[-1] < h1.val_loss[0]
 

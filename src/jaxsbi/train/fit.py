@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -27,6 +28,9 @@ import optax
 from jax import Array
 
 from jaxsbi.train.data import DataSource
+
+logger = logging.getLogger(__name__)
+LOG_EVERY_S = 60.0  # progress lines when the bar is off
 
 __all__ = ["TrainConfig", "History", "fit"]
 
@@ -261,7 +265,9 @@ def fit(
         config: :class:`TrainConfig`.
         checkpoint_dir: if given, orbax checkpoints are written there every
             ``config.checkpoint_every`` epochs and a later call resumes from the latest one.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar. Without it (logs, batch jobs) an INFO line on
+            the ``jaxsbi.train.fit`` logger every :data:`LOG_EVERY_S` seconds and at the end
+            says the epoch, losses and elapsed time (``jaxsbi run`` shows jaxsbi's INFO).
 
     Returns:
         ``(best_params, history)``: the params with the lowest validation loss.
@@ -289,6 +295,7 @@ def fit(
         )
     t0 = _now()
     last_ckpt = resumed
+    last_log = t0
     out_of_time = config.time_budget_s > 0 and elapsed_before >= config.time_budget_s
     try:
         while not bool(state.stopped) and not out_of_time:
@@ -302,8 +309,23 @@ def fit(
                     val=f"{float(state.val_losses[epoch - 1]):.4f}",
                     best=f"{float(state.best_val):.4f}",
                 )
-            spent = elapsed_before + _now() - t0
+            now = _now()
+            spent = elapsed_before + now - t0
             out_of_time = config.time_budget_s > 0 and spent >= config.time_budget_s
+            done = bool(state.stopped) or out_of_time
+            if bar is None and (done or now - last_log >= LOG_EVERY_S):
+                last_log = now
+                logger.info(
+                    "%s: epoch %d/%d, train %.4f, val %.4f, best %.4f (epoch %d), %.0f s",
+                    description,
+                    epoch,
+                    config.max_epochs,
+                    float(state.train_losses[epoch - 1]),
+                    float(state.val_losses[epoch - 1]),
+                    float(state.best_val),
+                    int(state.best_epoch),
+                    spent,
+                )
             if manager is not None and (
                 epoch - last_ckpt >= config.checkpoint_every or bool(state.stopped) or out_of_time
             ):
