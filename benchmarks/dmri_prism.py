@@ -44,6 +44,7 @@ models of the same data (C2ST = 0.5 is not exactly attainable).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -135,6 +136,15 @@ def r_squared(pred, ref):
     return float(1.0 - np.sum((pred - ref) ** 2) / np.sum((ref - ref.mean()) ** 2))
 
 
+def _train_seconds(run_dir: Path, history) -> float | None:
+    """Training wall time over all runs: this call's when it trained from scratch, else the
+    run folder's record (``checkpoints/train_time.json``, written by ``train.fit``)."""
+    if history.resumed_from_epoch == 0:
+        return history.wall_time
+    record = Path(run_dir) / "checkpoints" / "train_time.json"
+    return float(json.loads(record.read_text())["seconds"]) if record.is_file() else None
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small numbers everywhere")
@@ -189,7 +199,7 @@ def main(argv=None) -> dict:
         "epochs_run": history.epochs_run,
         "steps": history.epochs_run * config.train.steps_per_epoch,
         "simulations": history.epochs_run * config.train.steps_per_epoch * config.train.batch_size,
-        "train_wall_s_all_runs": history.wall_time if history.resumed_from_epoch == 0 else None,
+        "train_wall_s_all_runs": _train_seconds(run_dir, history),
         "best_val_loss": history.best_val_loss,
         "first_val_loss": float(history.val_loss[0]) if history.epochs_run else None,
         "stop_reason": history.stop_reason,
