@@ -79,35 +79,33 @@ def test_dmri_config_with_a_fixed_protocol(tmp_path):
     assert fsl.n_meas == 65  # taken from the table when n_meas is left out
     np.testing.assert_allclose(fsl.protocol.bvals, table.bvals, atol=0.05)
     np.testing.assert_allclose(fsl.protocol.bvecs, table.bvecs, atol=1e-6)
-    text = (ROOT / "configs" / "prism_dmri_dipy.toml").read_text()
-    _refused(
-        tmp_path,
-        text,
-        [
-            ("n_meas = 65", "n_meas = 48", "n_meas=48 does not match"),
-            ('protocol = "dipy:small_64D"', 'protocol = "dipy:no_such"', "unknown dipy table"),
-        ],
-    )
+    for old, new, match in [
+        ("n_meas = 65", "n_meas = 48", "n_meas=48 does not match"),
+        ('protocol = "dipy:small_64D"', 'protocol = "dipy:no_such"', "unknown dipy table"),
+    ]:
+        with pytest.raises((ConfigError, ValueError), match=match):
+            build_family(_edited_config(tmp_path, old, new).family)
 
 
-def test_dmri_config_refuses_bad_fixed_protocols(tmp_path):
+@pytest.mark.parametrize(
+    "old, new, match",
+    [
+        ('protocol = "dipy:small_64D"', 'protocol = "small_64D"', "dipy:<table>"),
+        ("n_meas = 65", "n_meas = 65\nshells = [1000.0]", "shells.*no effect"),
+        ('protocol = "dipy:small_64D"', 'protocol = "fsl:{tmp}/missing"', "no file"),
+    ],
+)
+def test_dmri_config_refuses_bad_fixed_protocols(tmp_path, old, new, match):
     """Checks that need no dipy: the protocol's form, random-protocol settings beside a fixed
     protocol, a missing FSL pair."""
+    with pytest.raises((ConfigError, ValueError, FileNotFoundError), match=match):
+        build_family(_edited_config(tmp_path, old, new.format(tmp=tmp_path)).family)
+
+
+def _edited_config(tmp_path, old: str, new: str):
+    """configs/prism_dmri_dipy.toml with ``old`` replaced by ``new``, loaded."""
     text = (ROOT / "configs" / "prism_dmri_dipy.toml").read_text()
-    _refused(
-        tmp_path,
-        text,
-        [
-            ('protocol = "dipy:small_64D"', 'protocol = "small_64D"', "dipy:<table>"),
-            ("n_meas = 65", "n_meas = 65\nshells = [1000.0]", "shells.*no effect"),
-            ('protocol = "dipy:small_64D"', f'protocol = "fsl:{tmp_path}/missing"', "no file"),
-        ],
-    )
-
-
-def _refused(tmp_path, text, cases):
-    for old, new, match in cases:
-        bad = tmp_path / "bad.toml"
-        bad.write_text(text.replace(old, new))
-        with pytest.raises((ConfigError, ValueError, FileNotFoundError), match=match):
-            build_family(load_config(bad).family)
+    assert old in text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace(old, new))
+    return load_config(bad)
