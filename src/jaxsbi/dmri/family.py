@@ -57,19 +57,7 @@ The result y is the token array ``(n_meas, token_dim)`` (see :func:`make_tokens`
 measurement's coordinates first and the normalised signal **last** (PRISM's FiLM token
 embedding reads ``tokens[:, :-1]`` as coordinates and ``tokens[:, -1]`` as the measured value),
 so one network serves any protocol; ``tokens(y)`` returns it unchanged.
-
-**Gradient encoding** (``gradient_encoding``). Every compartment signal depends on the
-gradient only through the B-matrix b·ggᵀ (exp(−b d (g·μ)²) = exp(−d μᵀ(b ggᵀ)μ)), so g and −g
-are the same measurement. ``"outer"`` (default) encodes a token as the 6 unique entries of
-b·ggᵀ/1000 (off-diagonals × √2, so the 6-vector has norm b/1000; b itself is the trace) and the
-signal: width 7, sign-invariant, and every b0 token is the same vector whatever its
-(meaningless) direction. ``"vector"`` encodes (b/1000, gx, gy, gz, signal): width 5; the
-network must learn the g ↔ −g symmetry from data. "outer" is the default on these grounds
-(the symmetry is exact, so it is built in rather than learned). A matched A/B on the shared
-2-core CPU (same network and seed, 240-s budgets, which compile time cut to 100 steps of 128)
-did *not* show an advantage: validation loss 2.61 ("outer") vs 2.41 ("vector"), top-1 over
-the 31 models at λ = 1 on 400 voxels 0.115 vs 0.138 — too early in training to decide;
-re-measure with longer runs before relying on either.
+The token layout and the choice of gradient encoding: :mod:`jaxsbi.dmri.tokens`.
 """
 
 from __future__ import annotations
@@ -83,13 +71,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxsbi.dmri.compartments import COMPARTMENTS, Tissue, orientation_from_cos, tissue_signal
+from jaxsbi.dmri.compartments import (
+    COMPARTMENTS,
+    Tissue,
+    angles,
+    orientation_from_cos,
+    tissue_signal,
+    to_hemisphere,
+)
 from jaxsbi.dmri.protocol import (
     B0_THRESHOLD,
     Protocol,
     multishell_from_normals,
     random_multishell,
 )
+from jaxsbi.dmri.tokens import GRADIENT_ENCODINGS, TOKEN_DIM, make_tokens
 from jaxsbi.tasks.symbolic import Structure
 
 __all__ = [
@@ -102,8 +98,6 @@ __all__ = [
 ]
 
 SNR_RANGES: dict[str, tuple[float, float]] = {"rician": (3.0, 80.0), "gaussian": (20.0, 80.0)}
-GRADIENT_ENCODINGS: dict[str, int] = {"outer": 7, "vector": 5}  # encoding -> token width
-TOKEN_DIM = GRADIENT_ENCODINGS["outer"]  # token width of the default encoding
 _K = len(COMPARTMENTS)
 _BALL, _S1, _S2, _S3, _ZEP, _DOT = range(_K)
 _UM2_PER_MS = 1e-3  # θ diffusivities (µm²/ms) -> mm²/s, the unit of b·d with b in s/mm²
@@ -120,6 +114,15 @@ def _valid_table() -> np.ndarray:
     table = np.asarray(rows, np.int32)
     codes = table @ (2 ** np.arange(_K))
     return table[np.argsort(codes)]
+
+
+def _table_index(active: Array) -> Array:
+    """Row of ``active (..., 6)`` in :func:`_valid_table` (−1 outside the family)."""
+    table = _valid_table()
+    lookup = np.full(2**_K, -1, np.int32)
+    lookup[table @ (2 ** np.arange(_K))] = np.arange(table.shape[0])
+    code = jnp.asarray(active, jnp.int32) @ (2 ** jnp.arange(_K, dtype=jnp.int32))
+    return jnp.asarray(lookup)[code]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -214,11 +217,7 @@ class DmriFamily:
 
     def structure_index(self, structure: Structure) -> Array:
         """Position in :meth:`all_structures` order (−1 for an invalid structure)."""
-        table = _valid_table()
-        lookup = np.full(2**_K, -1, np.int32)
-        lookup[table @ (2 ** np.arange(_K))] = np.arange(table.shape[0])
-        code = jnp.asarray(structure.active, jnp.int32) @ (2 ** jnp.arange(_K, dtype=jnp.int32))
-        idx = jnp.asarray(lookup)[code]
+        idx = _table_index(structure.active)
         return jnp.where(idx >= 0, idx * self.num_noise + structure.noise, -1)
 
     def structure(self, *components: str, noise: str = "rician") -> Structure:
@@ -281,11 +280,7 @@ class DmriFamily:
     def structure_log_prior(self, structure: Structure, lam: Array) -> Array:
         """log p(M | λ) (the uniform noise factor included); −inf outside the family."""
         log_p = jax.nn.log_softmax(self._structure_logits(jnp.asarray(lam, jnp.float32)))
-        table = _valid_table()
-        lookup = np.full(2**_K, -1, np.int32)
-        lookup[table @ (2 ** np.arange(_K))] = np.arange(table.shape[0])
-        code = jnp.asarray(structure.active, jnp.int32) @ (2 ** jnp.arange(_K, dtype=jnp.int32))
-        idx = jnp.asarray(lookup)[code]
+        idx = _table_index(structure.active)
         lp = log_p[jnp.clip(idx, 0, None)] - math.log(self.num_noise)
         ok = (idx >= 0) & (structure.noise >= 0) & (structure.noise < self.num_noise)
         return jnp.where(ok, lp, -jnp.inf)
@@ -510,36 +505,9 @@ class DmriFamily:
         return make_tokens(signal, protocol, self.gradient_encoding)
 
 
-def make_tokens(signal: Array, protocol: Protocol, encoding: str = "outer") -> Array:
-    """Tokens of one voxel's normalised signal, the signal in the LAST column.
-
-    Args:
-        signal: ``(n,)`` S / S0.
-        protocol: the voxel's protocol (n measurements).
-        encoding: ``"outer"``: ``(n, 7)`` = (b/1000 · (gx², gy², gz², √2 gx gy, √2 gx gz,
-            √2 gy gz), signal) — the B-matrix, invariant to g → −g; ``"vector"``: ``(n, 5)`` =
-            (b/1000, gx, gy, gz, signal).
-
-    Returns:
-        ``(n, token_dim)`` float tokens.
-    """
-    if encoding not in GRADIENT_ENCODINGS:
-        raise ValueError(f"encoding must be one of {tuple(GRADIENT_ENCODINGS)}, got {encoding!r}")
-    b = protocol.bvals[:, None] / 1000.0
-    g = protocol.bvecs
-    if encoding == "vector":
-        coords = jnp.concatenate([b, g], axis=1)
-    else:
-        r2 = math.sqrt(2.0)
-        gx, gy, gz = g[:, 0], g[:, 1], g[:, 2]
-        outer = jnp.stack([gx * gx, gy * gy, gz * gz, r2 * gx * gy, r2 * gx * gz, r2 * gy * gz], 1)
-        coords = b * outer
-    return jnp.concatenate([coords, signal[:, None]], axis=1)
-
-
 def _hemisphere_coords(mu: Array) -> tuple[Array, Array]:
-    h = jnp.where(mu[2] < 0, -mu, mu)
-    return h[2], jnp.mod(jnp.arctan2(h[1], h[0]), 2 * jnp.pi)
+    """(u = cos θ, φ) of the axis ±μ on the upper hemisphere (inverse of orientation_from_cos)."""
+    return to_hemisphere(mu)[..., 2], angles(mu)[1]
 
 
 def dmri_family(
