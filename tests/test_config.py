@@ -17,7 +17,7 @@ def test_two_moons_config_maps_onto_dataclasses():
     assert isinstance(cfg, AALRConfig)
     assert cfg.task.name == "two_moons" and cfg.task.num_simulations == 10_000
     assert cfg.observations.values == ((-0.6396706, 0.16234657),)
-    assert cfg.sampler.kernel == "nuts"
+    assert cfg.sampler.kernel == "smc"
     assert dataclasses.is_dataclass(cfg.train) and cfg.train.batch_size == 512
     assert cfg.network.hidden == (96, 96, 96, 96) and cfg.network.num_contrastive == 1
     assert cfg.sampler.num_chains * cfg.sampler.num_samples == 10_000

@@ -12,10 +12,7 @@ def test_readme_example_recovers_the_true_parameters():
     code = re.search(r"## Your own simulator.*?```python\n(.*?)```", text, re.S).group(1)
     # Same code, a smaller budget so the test stays quick.
     code = code.replace("10_000)", "3_000)").replace("TrainConfig()", "TrainConfig(max_epochs=60)")
-    code = code.replace(
-        'SamplerConfig(kernel="nuts")',
-        'SamplerConfig(kernel="nuts", num_chains=20, num_samples=50, num_warmup=150)',
-    )
+    code = code.replace("SamplerConfig()", "SamplerConfig(num_chains=20, num_samples=50)")
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
     theta = np.asarray(scope["posterior"].theta).reshape(-1, 2)

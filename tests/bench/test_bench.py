@@ -89,9 +89,17 @@ def test_overrides_merge_into_defaults():
     assert train.max_epochs == 400
     assert train.learning_rate == cfg.train.learning_rate  # untouched keys keep the default
     assert cfg.task_settings("two_moons")[1].max_epochs == cfg.train.max_epochs
-    # Equal optimiser steps across budgets: epochs scale with reference_budget / budget.
-    assert bench._train_config(cfg.train, 100_000, cfg).max_epochs == 20
-    assert bench._train_config(cfg.train, 1_000, cfg).max_epochs == 2000
+    # Optimiser steps grow with the budget: epochs scale by (reference / budget) ** 0.5, so
+    # 100k gets sqrt(10) x the steps of 10k (a 100k cell must not stop at 10k's step count).
+    steps = {n: bench._train_config(cfg.train, n, cfg).max_epochs * n for n in (10_000, 100_000)}
+    assert bench._train_config(cfg.train, 100_000, cfg).max_epochs == 64
+    assert steps[100_000] / steps[10_000] == pytest.approx(10**0.5, rel=0.02)
+    assert bench._train_config(cfg.train, 1_000, cfg).max_epochs == 633
+    # epoch_scaling = 1 is the old rule: the same steps at every budget.
+    same = dataclasses.replace(cfg, epoch_scaling=1.0)
+    assert bench._train_config(cfg.train, 100_000, same).max_epochs == 20
+    with pytest.raises(ConfigError, match="epoch_scaling"):
+        from_dict(BenchConfig, {"epoch_scaling": 1.5})
 
 
 def test_grid_runs_and_resumes(tmp_path, monkeypatch):

@@ -97,7 +97,7 @@ def test_second_call_does_not_recompile():
 
 def test_bad_inputs_are_named():
     prior = uniform(-jnp.ones(2), jnp.ones(2))
-    cfg = SamplerConfig(num_chains=4, num_samples=5, num_warmup=10)
+    cfg = SamplerConfig(kernel="nuts", num_chains=4, num_samples=5, num_warmup=10)
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="shape"):
         sample_posterior(key, prior, box_loglik, None, jnp.ones((1, 3)), cfg, x_shape=(2,))

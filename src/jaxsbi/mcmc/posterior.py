@@ -12,6 +12,7 @@ from jax import Array
 
 from jaxsbi.distributions import Prior
 from jaxsbi.mcmc.runner import SamplerConfig, SamplerInfo, sample_batched
+from jaxsbi.mcmc.smc import smc_batched
 
 __all__ = ["PosteriorSamples", "potential", "sample_posterior"]
 
@@ -66,6 +67,41 @@ def _compiled(prior: Prior, log_ratio_fn, config: SamplerConfig):
         return _COMPILED[cache_key]
     logdensity = potential(prior, log_ratio_fn)
 
+    def run_smc(key, params, x_obs, init_theta, use_init):
+        del init_theta, use_init
+        k_init, k_run = jax.random.split(key)
+        n, c, s = x_obs.shape[0], config.num_chains, config.num_samples
+        # Observation i's particles come from its own key, so a batch equals separate calls.
+        theta0 = jax.vmap(lambda i: prior.sample(jax.random.fold_in(k_init, i), (c * s,)))(
+            jnp.arange(n)
+        )
+        u0 = jax.vmap(jax.vmap(prior.to_unconstrained))(theta0)
+        u0 = jnp.where(jnp.isfinite(u0), u0, jnp.sign(u0) * _INIT_BOUND)
+        u, info = smc_batched(
+            k_run,
+            prior.unconstrained_log_prob,
+            lambda u, x: log_ratio_fn(params, prior.from_unconstrained(u), x),
+            x_obs,
+            u0,
+            config,
+        )
+        theta = jax.vmap(jax.vmap(prior.from_unconstrained))(u).reshape(n, c, s, -1)
+        steps = info.num_mutation_steps.astype(jnp.float32)
+        if config.smc_mutation == "hmc":
+            steps = steps * config.num_integration_steps
+        out = SamplerInfo(
+            step_size=info.scale,
+            inverse_mass_matrix=info.inverse_mass_matrix,
+            acceptance_rate=info.acceptance_rate,
+            num_divergent=jnp.zeros((n,), jnp.int32),
+            mean_num_steps=steps,
+            log_normalizer=info.log_normalizer,
+            num_stages=info.num_stages,
+            tempering=info.tempering,
+            ess_min=info.ess_min,
+        )
+        return PosteriorSamples(theta, out)
+
     def run(key, params, x_obs, init_theta, use_init):
         k_init, k_run = jax.random.split(key)
         n = x_obs.shape[0]
@@ -82,7 +118,7 @@ def _compiled(prior: Prior, log_ratio_fn, config: SamplerConfig):
         theta = jax.vmap(jax.vmap(jax.vmap(prior.from_unconstrained)))(u)
         return PosteriorSamples(theta, info)
 
-    fn = jax.jit(run)
+    fn = jax.jit(run_smc if config.kernel == "smc" else run)
     _COMPILED[cache_key] = fn
     return fn
 
@@ -113,7 +149,7 @@ def sample_posterior(
         x_shape: the shape of one observation; inferred from ``x_obs`` when omitted (then a
             single observation must be passed with a leading axis of 1 if ambiguous).
         init_theta: optional starting points ``(num_observations, num_chains, d)`` inside the
-            prior's support.
+            prior's support (MCMC kernels only: "smc" always starts from the prior).
 
     Returns:
         :class:`PosteriorSamples` with ``theta`` of shape
@@ -147,6 +183,11 @@ def sample_posterior(
         )
     n = x_obs.shape[0]
     use_init = init_theta is not None
+    if use_init and config.kernel == "smc":
+        raise ValueError(
+            "init_theta is not used by kernel 'smc', which starts from prior draws; "
+            "pass an MCMC kernel ('nuts', 'hmc', 'rwmh') to start chains at given points"
+        )
     if use_init:
         init_theta = jnp.asarray(init_theta, jnp.float32)
         expected = (n, config.num_chains, d)

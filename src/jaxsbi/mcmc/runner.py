@@ -36,13 +36,17 @@ __all__ = ["SamplerConfig", "SamplerInfo", "sample_chains", "sample_batched"]
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
-    """MCMC settings.
+    """Posterior sampler settings.
 
     Attributes:
-        kernel: "nuts", "hmc" or "rwmh" (random-walk Metropolis–Hastings).
-        num_chains: chains per observation.
+        kernel: "smc" (adaptive tempered SMC from the prior, :mod:`jaxsbi.mcmc.smc`: right mode
+            masses on multimodal posteriors, and log Z), or an MCMC kernel: "nuts", "hmc" or
+            "rwmh" (random-walk Metropolis–Hastings).
+        num_chains: chains per observation. For "smc", the ``num_chains * num_samples``
+            particles are returned as ``num_chains`` groups of ``num_samples`` (the particles
+            are exchangeable, so the groups are not chains in time).
         num_samples: kept draws per chain (after thinning).
-        num_warmup: adaptation steps per chain (discarded).
+        num_warmup: adaptation steps per chain (discarded; not used by "smc").
         thinning: keep every ``thinning``-th draw.
         target_acceptance: dual-averaging target; None picks 0.8 (NUTS), 0.75 (HMC), 0.3 (MH).
         num_integration_steps: leapfrog steps per HMC transition.
@@ -52,9 +56,17 @@ class SamplerConfig:
         init: "resample" (chains start at prior draws resampled ∝ exp(potential), as sbi does:
             the chains are spread over the posterior's modes from the start) or "prior".
         num_init_candidates: prior draws considered by "resample".
+        target_ess: SMC: each tempering step keeps this fraction of the particles' ESS.
+        smc_mutation: SMC's mutation kernel: "rwmh" (Gaussian random walk with the particle
+            cloud's covariance) or "hmc" (``num_integration_steps`` leapfrog steps, the cloud's
+            variances as inverse mass matrix).
+        smc_min_steps / smc_max_steps: mutation steps per stage, at least / at most.
+        smc_unmoved: a stage's mutation stops once at most this fraction of the particles has
+            never moved (or at ``smc_max_steps``).
+        smc_max_stages: cap on tempering stages (``info.num_stages`` reports how many ran).
     """
 
-    kernel: Literal["nuts", "hmc", "rwmh"] = "nuts"
+    kernel: Literal["smc", "nuts", "hmc", "rwmh"] = "smc"
     num_chains: int = 100
     num_samples: int = 100
     num_warmup: int = 200
@@ -65,6 +77,12 @@ class SamplerConfig:
     step_size_jitter: float = 0.2
     init: Literal["resample", "prior"] = "resample"
     num_init_candidates: int = 2000
+    target_ess: float = 0.9
+    smc_mutation: Literal["rwmh", "hmc"] = "rwmh"
+    smc_min_steps: int = 2
+    smc_max_steps: int = 50
+    smc_unmoved: float = 0.01
+    smc_max_stages: int = 500
 
     def __post_init__(self):
         for name in (
@@ -75,6 +93,9 @@ class SamplerConfig:
             "num_integration_steps",
             "max_num_doublings",
             "num_init_candidates",
+            "smc_min_steps",
+            "smc_max_steps",
+            "smc_max_stages",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"sampler.{name} must be >= 1, got {getattr(self, name)}")
@@ -87,6 +108,23 @@ class SamplerConfig:
                 f"sampler.num_init_candidates ({self.num_init_candidates}) must be >= "
                 f"sampler.num_chains ({self.num_chains}) for init = 'resample'"
             )
+        if self.kernel not in ("smc", "nuts", "hmc", "rwmh"):
+            raise ValueError(
+                f"sampler.kernel must be 'smc', 'nuts', 'hmc' or 'rwmh', got {self.kernel!r}"
+            )
+        if self.smc_mutation not in ("rwmh", "hmc"):
+            raise ValueError(
+                f"sampler.smc_mutation must be 'rwmh' or 'hmc', got {self.smc_mutation!r}"
+            )
+        if not 0 < self.target_ess < 1:
+            raise ValueError(f"sampler.target_ess must be in (0, 1), got {self.target_ess}")
+        if not 0 <= self.smc_unmoved < 1:
+            raise ValueError(f"sampler.smc_unmoved must be in [0, 1), got {self.smc_unmoved}")
+        if self.smc_min_steps > self.smc_max_steps:
+            raise ValueError(
+                f"sampler.smc_min_steps ({self.smc_min_steps}) must be <= "
+                f"sampler.smc_max_steps ({self.smc_max_steps})"
+            )
         if not 0 <= self.step_size_jitter < 1:
             raise ValueError(
                 f"sampler.step_size_jitter must be in [0, 1), got {self.step_size_jitter}"
@@ -96,17 +134,26 @@ class SamplerConfig:
     def acceptance_target(self) -> float:
         if self.target_acceptance is not None:
             return self.target_acceptance
-        return {"nuts": 0.8, "hmc": 0.75, "rwmh": 0.3}[self.kernel]
+        return {"nuts": 0.8, "hmc": 0.75, "rwmh": 0.3, "smc": 0.234}[self.kernel]
 
 
 class SamplerInfo(NamedTuple):
-    """Per-observation summaries of one run (leading axis: observations when batched)."""
+    """Per-observation summaries of one run (leading axis: observations when batched).
+
+    The last four fields are filled by "smc" only (None for the MCMC kernels): for "smc",
+    ``step_size`` is the final proposal scale, ``acceptance_rate`` that of the last stage's
+    mutations and ``mean_num_steps`` the mutation steps per particle over all stages.
+    """
 
     step_size: Array  # ()
     inverse_mass_matrix: Array  # (theta_dim,)
     acceptance_rate: Array  # () mean over chains and kept draws
     num_divergent: Array  # () divergent transitions among kept draws (HMC/NUTS)
     mean_num_steps: Array  # () mean leapfrog steps per transition (1 for MH)
+    log_normalizer: Array | None = None  # () SMC: log ∫ p(θ) L(θ, x) dθ
+    num_stages: Array | None = None  # () SMC: tempering stages
+    tempering: Array | None = None  # () SMC: final λ (1 unless smc_max_stages was hit)
+    ess_min: Array | None = None  # () SMC: smallest incremental ESS / N over the stages
 
 
 def _kernel(config: SamplerConfig):
@@ -150,6 +197,11 @@ def _kernel(config: SamplerConfig):
             return state, info.acceptance_rate, jnp.asarray(False), jnp.asarray(1)
 
         return blackjax.mcmc.random_walk.init, step
+    if config.kernel == "smc":
+        raise ValueError(
+            "kernel 'smc' starts from the prior, not from given chain positions: use "
+            "jaxsbi.mcmc.sample_posterior or jaxsbi.mcmc.smc.smc_batched"
+        )
     raise ValueError(f"unknown kernel {config.kernel!r}; use 'nuts', 'hmc' or 'rwmh'")
 
 
