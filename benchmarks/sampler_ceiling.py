@@ -12,8 +12,9 @@ own log-likelihood in place of a learned ratio, all observations in one compiled
 better than its sampler does here, so this separates sampler error from ratio error. The issue's
 bar is a mean C2ST <= 0.52 on every task. For SMC, log Z is the log evidence log p(x_o).
 
-Writes benchmarks/results/sampler_ceiling.json (per task and observation: C2ST, log Z, stages,
-mutation steps, wall time; the machine, its load average and the command).
+Writes benchmarks/results/sampler_ceiling.json after every task (per task and observation:
+C2ST, log Z, stages, mutation steps, wall time; the machine, its load average and the command);
+a rerun keeps the tasks already there and runs the others (``--fresh`` starts over).
 """
 
 from __future__ import annotations
@@ -86,28 +87,40 @@ def main(argv=None) -> int:
     parser.add_argument("--kernel", default=None, help="override the bench sampler's kernel")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=str(RESULTS / "sampler_ceiling.json"))
+    parser.add_argument("--fresh", action="store_true",
+                        help="ignore tasks already in --output (default: keep them, run the rest)")
     args = parser.parse_args(argv)
     bench = load_config(args.config)
     if not isinstance(bench, BenchConfig):
         raise SystemExit(f"{args.config} is not a bench config")
-    out = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-           "machine": machine_info(), "load_avg_start": os.getloadavg()[0], "tasks": {}}
+    output = Path(args.output)
+    out = {"commands": [], "tasks": {}}
+    if output.exists() and not args.fresh:
+        out = json.loads(output.read_text())
+    out["commands"].append({"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                            "machine": machine_info(), "load_avg_start": os.getloadavg()[0]})
     for name in args.tasks:
+        done = out["tasks"].get(name)
+        if done and [r["observation"] for r in done["rows"]] == args.observations and (
+            args.kernel is None or done["sampler"]["kernel"] == args.kernel
+        ):
+            print(f"{name}: already in {output}, kept (--fresh to rerun)")
+            continue
         _, _, sampler = bench.task_settings(name)
         if args.kernel is not None:
             sampler = dataclasses.replace(sampler, kernel=args.kernel)
-        out["sampler"] = dataclasses.asdict(sampler)
         print(f"{name}: {sampler.kernel}, {sampler.num_chains * sampler.num_samples} draws",
               flush=True)
         out["tasks"][name] = {**ceiling(name, args.observations, sampler, args.seed),
                               "sampler": dataclasses.asdict(sampler)}
+        out["tasks"][name]["load_avg_end"] = os.getloadavg()[0]
         print(f"{name}: mean C2ST {out['tasks'][name]['mean_c2st']:.3f} "
               f"({out['tasks'][name]['sample_s_incl_compile']:.1f} s)", flush=True)
-    out["load_avg_end"] = os.getloadavg()[0]
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.output).with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1))
-    os.replace(tmp, args.output)
+        # Written after every task, so a long run keeps its finished tasks.
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_suffix(".tmp")
+        tmp.write_text(json.dumps(out, indent=1))
+        os.replace(tmp, output)
     print(f"{'task':26s} mean C2ST  (bar <= 0.52)")
     for name, r in out["tasks"].items():
         print(f"{name:26s} {r['mean_c2st']:.3f} ± {r['sd_c2st']:.3f}"

@@ -61,31 +61,42 @@ def _resample_init(key, prior: Prior, log_ratio_fn, params, x, config: SamplerCo
 _COMPILED: dict = {}
 
 
-def _compiled(prior: Prior, log_ratio_fn, config: SamplerConfig):
-    cache_key = (prior, log_ratio_fn, config)
+def _compiled(prior: Prior, log_ratio_fn, config: SamplerConfig, proposal: Prior | None = None):
+    cache_key = (prior, log_ratio_fn, config, proposal)
     if cache_key in _COMPILED:
         return _COMPILED[cache_key]
     logdensity = potential(prior, log_ratio_fn)
+
+    # SMC tempers from its initial distribution q (the prior, or a proposal such as a truncated
+    # box) to the posterior, in q's unconstrained space: log-"likelihood" log r + log p − log q.
+    start = prior if proposal is None else proposal
+
+    def log_target_ratio(params, u, x):
+        theta = start.from_unconstrained(u)
+        out = log_ratio_fn(params, theta, x)
+        if proposal is not None:
+            out = out + prior.log_prob(theta) - proposal.log_prob(theta)
+        return out
 
     def run_smc(key, params, x_obs, init_theta, use_init):
         del init_theta, use_init
         k_init, k_run = jax.random.split(key)
         n, c, s = x_obs.shape[0], config.num_chains, config.num_samples
         # Observation i's particles come from its own key, so a batch equals separate calls.
-        theta0 = jax.vmap(lambda i: prior.sample(jax.random.fold_in(k_init, i), (c * s,)))(
+        theta0 = jax.vmap(lambda i: start.sample(jax.random.fold_in(k_init, i), (c * s,)))(
             jnp.arange(n)
         )
-        u0 = jax.vmap(jax.vmap(prior.to_unconstrained))(theta0)
+        u0 = jax.vmap(jax.vmap(start.to_unconstrained))(theta0)
         u0 = jnp.where(jnp.isfinite(u0), u0, jnp.sign(u0) * _INIT_BOUND)
         u, info = smc_batched(
             k_run,
-            prior.unconstrained_log_prob,
-            lambda u, x: log_ratio_fn(params, prior.from_unconstrained(u), x),
+            start.unconstrained_log_prob,
+            lambda u, x: log_target_ratio(params, u, x),
             x_obs,
             u0,
             config,
         )
-        theta = jax.vmap(jax.vmap(prior.from_unconstrained))(u).reshape(n, c, s, -1)
+        theta = jax.vmap(jax.vmap(start.from_unconstrained))(u).reshape(n, c, s, -1)
         steps = info.num_mutation_steps.astype(jnp.float32)
         if config.smc_mutation == "hmc":
             steps = steps * config.num_integration_steps
@@ -133,6 +144,7 @@ def sample_posterior(
     *,
     x_shape: tuple[int, ...] | None = None,
     init_theta: Array | None = None,
+    proposal: Prior | None = None,
 ) -> PosteriorSamples:
     """Sample p(θ | x_o) ∝ p(θ) exp(log_ratio_fn(params, θ, x_o)) for one or many observations.
 
@@ -150,6 +162,10 @@ def sample_posterior(
             single observation must be passed with a leading axis of 1 if ambiguous).
         init_theta: optional starting points ``(num_observations, num_chains, d)`` inside the
             prior's support (MCMC kernels only: "smc" always starts from the prior).
+        proposal: "smc" only: start from this distribution q instead of the prior and temper
+            to p(θ) exp(log_ratio) restricted to q's support (e.g. the box of a truncated
+            round, :mod:`jaxsbi.sequential`); q must cover the posterior's mass. ``log Z`` is
+            then log ∫_supp(q) p(θ) exp(log_ratio) dθ.
 
     Returns:
         :class:`PosteriorSamples` with ``theta`` of shape
@@ -183,6 +199,13 @@ def sample_posterior(
         )
     n = x_obs.shape[0]
     use_init = init_theta is not None
+    if proposal is not None:
+        if config.kernel != "smc":
+            raise ValueError(f"a proposal needs kernel 'smc', got {config.kernel!r}")
+        if proposal.theta_dim != d:
+            raise ValueError(
+                f"proposal has theta_dim {proposal.theta_dim}, the prior {d}; they must match"
+            )
     if use_init and config.kernel == "smc":
         raise ValueError(
             "init_theta is not used by kernel 'smc', which starts from prior draws; "
@@ -205,5 +228,5 @@ def sample_posterior(
             )
     else:
         init_theta = jnp.zeros((n, config.num_chains, d), jnp.float32)
-    fn = _compiled(prior, log_ratio_fn, config)
+    fn = _compiled(prior, log_ratio_fn, config, proposal)
     return fn(key, params, x_obs, init_theta, jnp.asarray(use_init))

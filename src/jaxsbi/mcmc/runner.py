@@ -61,8 +61,11 @@ class SamplerConfig:
             cloud's covariance) or "hmc" (``num_integration_steps`` leapfrog steps, the cloud's
             variances as inverse mass matrix).
         smc_min_steps / smc_max_steps: mutation steps per stage, at least / at most.
-        smc_unmoved: a stage's mutation stops once at most this fraction of the particles has
-            never moved (or at ``smc_max_steps``).
+        smc_unmoved: an intermediate stage's mutation stops once at most this fraction of the
+            particles has never moved (or at ``smc_max_steps``).
+        smc_final_unmoved: the same for the last stage (λ = 1), whose particles are the output:
+            an unmoved particle may be a resampling duplicate, which a C2ST classifier can
+            memorise across its folds.
         smc_max_stages: cap on tempering stages (``info.num_stages`` reports how many ran).
     """
 
@@ -82,6 +85,7 @@ class SamplerConfig:
     smc_min_steps: int = 2
     smc_max_steps: int = 50
     smc_unmoved: float = 0.01
+    smc_final_unmoved: float = 0.01
     smc_max_stages: int = 500
 
     def __post_init__(self):
@@ -118,8 +122,9 @@ class SamplerConfig:
             )
         if not 0 < self.target_ess < 1:
             raise ValueError(f"sampler.target_ess must be in (0, 1), got {self.target_ess}")
-        if not 0 <= self.smc_unmoved < 1:
-            raise ValueError(f"sampler.smc_unmoved must be in [0, 1), got {self.smc_unmoved}")
+        for name in ("smc_unmoved", "smc_final_unmoved"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"sampler.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.smc_min_steps > self.smc_max_steps:
             raise ValueError(
                 f"sampler.smc_min_steps ({self.smc_min_steps}) must be <= "

@@ -17,7 +17,8 @@ ch. 17) moves a cloud of N particles through p_λ(θ) ∝ p(θ) L(θ, x)^λ for 
 4. **Mutate** every particle with a p_λ'-invariant MCMC kernel (blackjax's random-walk MH with a
    Gaussian proposal whose covariance is that of the particle cloud, or blackjax HMC with the
    cloud's variances as inverse mass matrix), until all but ``smc_unmoved`` of the particles
-   have moved at least once (between ``smc_min_steps`` and ``smc_max_steps`` steps). The
+   have moved at least once (``smc_final_unmoved`` at λ = 1, whose particles are the output),
+   between ``smc_min_steps`` and ``smc_max_steps`` steps. The
    proposal scale follows the previous stage's acceptance rate towards the kernel's optimum.
 
 Mode masses come from the weights, not from where chains happen to start: mutations only need to
@@ -130,12 +131,15 @@ def _mutate(key, carry: _Carry, lam, logprior_fn, loglik_fn, config):
             return kernel(k, state, tempered, scale, inv_mass, config.num_integration_steps)
 
     states = jax.vmap(lambda u: init(u, tempered))(carry.position)
+    # The last stage's particles are the output: mutate them until (nearly) none is a
+    # resampling duplicate; intermediate stages only need to refresh most of them.
+    unmoved_target = jnp.where(lam >= 1.0, config.smc_final_unmoved, config.smc_unmoved)
 
     def cond(c):
         i, _, moved, _, _ = c
         frac = jnp.mean(moved)
         return (i < config.smc_min_steps) | (
-            (i < config.smc_max_steps) & (1.0 - frac > config.smc_unmoved)
+            (i < config.smc_max_steps) & (1.0 - frac > unmoved_target)
         )
 
     def body(c):
