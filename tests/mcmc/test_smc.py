@@ -1,5 +1,7 @@
 """Tempered SMC against ground truth: mode masses, closed-form evidence, determinism, batching."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -92,20 +94,22 @@ def test_same_seed_same_samples_and_batch_equals_separate_calls():
 
     u0 = jax.random.normal(jax.random.key(1), (3, 500, 3))
     lik = lambda u, xo: gaussian_loglik(None, u, xo)  # noqa: E731
-    batched, info = jax.jit(
-        lambda k, xs, u: smc_batched(k, prior.unconstrained_log_prob, lik, xs, u, cfg)
-    )(key, x, u0)
     one = jax.jit(
         lambda k, xo, u: tempered_smc(
             k, prior.unconstrained_log_prob, lambda v: lik(v, xo), u, cfg
         )
     )
-    for i in range(3):
-        single, single_info = one(jax.random.fold_in(key, i), x[i], u0[i])
-        np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(single), atol=1e-5)
-        np.testing.assert_allclose(
-            float(info.log_normalizer[i]), float(single_info.log_normalizer), atol=1e-5
-        )
+    singles = [one(jax.random.fold_in(key, i), x[i], u0[i]) for i in range(3)]
+    for mode in ("vmap", "map"):
+        mode_cfg = dataclasses.replace(cfg, smc_observations=mode)
+        batched, info = jax.jit(
+            lambda k, xs, u, c=mode_cfg: smc_batched(k, prior.unconstrained_log_prob, lik, xs, u, c)
+        )(key, x, u0)
+        for i, (single, single_info) in enumerate(singles):
+            np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(single), atol=1e-5)
+            np.testing.assert_allclose(
+                float(info.log_normalizer[i]), float(single_info.log_normalizer), atol=1e-5
+            )
     del potential
 
 
@@ -120,5 +124,7 @@ def test_smc_refuses_init_theta_and_bad_settings():
         SamplerConfig(target_ess=1.0)
     with pytest.raises(ValueError, match="smc_mutation"):
         SamplerConfig(smc_mutation="nuts")
+    with pytest.raises(ValueError, match="smc_observations"):
+        SamplerConfig(smc_observations="pmap")
     with pytest.raises(ValueError, match="smc_min_steps"):
         SamplerConfig(smc_min_steps=10, smc_max_steps=5)

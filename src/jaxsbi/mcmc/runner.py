@@ -67,6 +67,10 @@ class SamplerConfig:
             an unmoved particle may be a resampling duplicate, which a C2ST classifier can
             memorise across its folds.
         smc_max_stages: cap on tempering stages (``info.num_stages`` reports how many ran).
+        smc_observations: "vmap" (all observations in lockstep: large batched matmuls, best
+            on accelerators), "map" (one after another inside the compiled call: no
+            observation waits for another's extra stages and steps; 1.5x faster for 10 slcp
+            observations on a 2-core CPU) or "auto" (map on CPU, vmap elsewhere).
     """
 
     kernel: Literal["smc", "nuts", "hmc", "rwmh"] = "smc"
@@ -87,6 +91,7 @@ class SamplerConfig:
     smc_unmoved: float = 0.01
     smc_final_unmoved: float = 0.01
     smc_max_stages: int = 500
+    smc_observations: Literal["auto", "vmap", "map"] = "auto"
 
     def __post_init__(self):
         for name in (
@@ -119,6 +124,11 @@ class SamplerConfig:
         if self.smc_mutation not in ("rwmh", "hmc"):
             raise ValueError(
                 f"sampler.smc_mutation must be 'rwmh' or 'hmc', got {self.smc_mutation!r}"
+            )
+        if self.smc_observations not in ("auto", "vmap", "map"):
+            raise ValueError(
+                "sampler.smc_observations must be 'auto', 'vmap' or 'map', got "
+                f"{self.smc_observations!r}"
             )
         if not 0 < self.target_ess < 1:
             raise ValueError(f"sampler.target_ess must be in (0, 1), got {self.target_ess}")

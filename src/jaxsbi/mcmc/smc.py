@@ -291,4 +291,11 @@ def smc_batched(
     def one(k, x, u0):
         return tempered_smc(k, logprior_fn, lambda u: loglik_fn(u, x), u0, config)
 
+    mode = config.smc_observations
+    if mode == "auto":
+        mode = "map" if jax.default_backend() == "cpu" else "vmap"
+    if mode == "map":
+        # One observation after another: each runs only its own stages and steps. Under vmap
+        # every observation waits for the one with the most stages and the most steps per stage.
+        return jax.lax.map(lambda a: one(*a), (keys, x_obs, initial_particles))
     return jax.vmap(one)(keys, x_obs, initial_particles)
