@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -31,6 +32,9 @@ from jaxsbi.train.data import DataSource
 
 logger = logging.getLogger(__name__)
 LOG_EVERY_S = 60.0  # progress lines when the bar is off
+# A progress bar on a stream that is not a terminal (a log file, CI) cannot redraw in place, so
+# every refresh becomes a line: there it refreshes at most this often (plus the final line).
+NON_TTY_REFRESH_S = 10.0
 
 __all__ = ["TrainConfig", "History", "fit"]
 
@@ -265,7 +269,8 @@ def fit(
         config: :class:`TrainConfig`.
         checkpoint_dir: if given, orbax checkpoints are written there every
             ``config.checkpoint_every`` epochs and a later call resumes from the latest one.
-        progress: show a tqdm progress bar. Without it (logs, batch jobs) an INFO line on
+        progress: show a tqdm progress bar on stderr (when stderr is not a terminal, at
+            most one line every :data:`NON_TTY_REFRESH_S` seconds, and the last). Without it (logs, batch jobs) an INFO line on
             the ``jaxsbi.train.fit`` logger every :data:`LOG_EVERY_S` seconds and at the end
             says the epoch, losses and elapsed time (``jaxsbi run`` shows jaxsbi's INFO).
 
@@ -281,18 +286,7 @@ def fit(
         manager, state = _restore(Path(checkpoint_dir), state, config)
         resumed = int(state.epoch)
         elapsed_before = _elapsed(Path(checkpoint_dir), resumed)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=config.max_epochs,
-            desc=description,
-            unit="epoch",
-            initial=resumed,
-            dynamic_ncols=True,
-            leave=True,
-        )
+    bar = _progress_bar(config.max_epochs, description, resumed) if progress else None
     t0 = _now()
     last_ckpt = resumed
     last_log = t0
@@ -304,10 +298,13 @@ def fit(
             epoch = int(state.epoch)
             if bar is not None:
                 bar.update(epoch - before)
+                # No forced redraw: tqdm redraws at its own pace (mininterval), and the final
+                # state is drawn by bar.close().
                 bar.set_postfix(
                     train=f"{float(state.train_losses[epoch - 1]):.4f}",
                     val=f"{float(state.val_losses[epoch - 1]):.4f}",
                     best=f"{float(state.best_val):.4f}",
+                    refresh=False,
                 )
             now = _now()
             spent = elapsed_before + now - t0
@@ -367,6 +364,28 @@ def fit(
             "learning rate"
         )
     return state.best_params, history
+
+
+def _progress_bar(total: int, description: str, initial: int):
+    """A tqdm bar on stderr; on a stream that is not a terminal, one line per
+    :data:`NON_TTY_REFRESH_S` seconds at most (and the final line on close)."""
+    from tqdm.auto import tqdm
+
+    stream = sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    # tqdm.auto picks a notebook widget in Jupyter, which redraws in place whatever the stream.
+    notebook = any(cls.__name__ == "tqdm_notebook" for cls in tqdm.__mro__)
+    throttle = not notebook and not (callable(isatty) and isatty())
+    return tqdm(
+        total=total,
+        desc=description,
+        unit="epoch",
+        initial=initial,
+        dynamic_ncols=True,
+        leave=True,
+        file=stream,
+        mininterval=NON_TTY_REFRESH_S if throttle else 0.1,
+    )
 
 
 def _restore(directory: Path, state: _State, config: TrainConfig):
