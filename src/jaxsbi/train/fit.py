@@ -270,9 +270,10 @@ def fit(
         checkpoint_dir: if given, orbax checkpoints are written there every
             ``config.checkpoint_every`` epochs and a later call resumes from the latest one.
         progress: show a tqdm progress bar on stderr (when stderr is not a terminal, at
-            most one line every :data:`NON_TTY_REFRESH_S` seconds, and the last). Without it (logs, batch jobs) an INFO line on
-            the ``jaxsbi.train.fit`` logger every :data:`LOG_EVERY_S` seconds and at the end
-            says the epoch, losses and elapsed time (``jaxsbi run`` shows jaxsbi's INFO).
+            most one line every :data:`NON_TTY_REFRESH_S` seconds, and the last). Without it
+            (logs, batch jobs) an INFO line on the ``jaxsbi.train.fit`` logger every
+            :data:`LOG_EVERY_S` seconds and at the end says the epoch, losses and elapsed time
+            (``jaxsbi run`` shows jaxsbi's INFO).
 
     Returns:
         ``(best_params, history)``: the params with the lowest validation loss.
