@@ -17,13 +17,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
-
-import tomllib
 
 T = TypeVar("T")
 
