@@ -237,7 +237,24 @@ class AALRConfig:
 
 
 def build_estimator(task, network: NetworkConfig, embedding=None):
-    """An AALR estimator for ``task`` with the given network settings."""
+    """An AALR ratio estimator for ``task`` with the given network settings.
+
+    Args:
+        task: anything with ``theta_dim``, ``x_shape`` and ``name``, e.g. a
+            :class:`~jaxsbi.tasks.Task`: θ of shape ``(theta_dim,)``, x of shape ``x_shape``.
+        network: :class:`NetworkConfig`.
+        embedding: a flax module mapping one x of shape ``x_shape`` to features, used instead of
+            flattening x (default: none, or the CNN of ``network.embedding = "cnn"``).
+
+    Returns:
+        a :class:`~jaxsbi.ratio.RatioEstimator` (see :func:`jaxsbi.ratio.aalr`):
+        ``init(key, theta (n, theta_dim), x (n, *x_shape)) -> params``,
+        ``loss(params, key, batch) -> ()``, ``log_ratio(params, theta (theta_dim,), x x_shape)
+        -> ()``.
+
+    Raises:
+        ValueError: ``network.embedding = "cnn"`` for observations that are not images (H, W).
+    """
     if embedding is None and network.embedding == "cnn":
         from jaxsbi.nn import ConvEmbedding
 
@@ -293,8 +310,30 @@ def train_estimator(
     training and validation sets; with ``online=True``, every step draws fresh simulations (rows
     whose x is NaN/inf get weight 0 in the loss) and a fixed validation set is simulated once.
 
+    Args:
+        key: PRNG key (split into the train/validation split, init, training and, online, the
+            validation simulations).
+        task: a :class:`~jaxsbi.tasks.Task` (its prior and simulator; only used online).
+        estimator: e.g. from :func:`build_estimator`; ``estimator.init(key, theta (n,
+            theta_dim), x (n, *x_shape))`` and ``estimator.loss(params, key, batch)``.
+        train_config: :class:`~jaxsbi.train.TrainConfig`.
+        data: a fixed budget, :class:`~jaxsbi.train.SimulationData` with ``theta (n,
+            theta_dim)`` and ``x (n, *x_shape)``; required unless ``online``.
+        online: draw fresh simulations every step instead.
+        checkpoint_dir: orbax checkpoints there; a later call with the same arguments resumes.
+        progress: a progress bar (throttled when stderr is not a terminal).
+
     Returns:
-        ``(params, history, num_invalid_validation)``.
+        ``(params, history, num_invalid)``: the params pytree with the lowest validation loss;
+        the :class:`~jaxsbi.train.History` of the run; and the number of simulations left out
+        because their x held NaN/inf: with ``data``, ``data.num_invalid`` (the rows
+        :func:`~jaxsbi.train.simulate` already dropped); online, the invalid rows of the
+        validation set simulated here (they are excluded from the validation loss and from the
+        standardisation statistics).
+
+    Raises:
+        ValueError: neither ``data`` nor ``online``; online, fewer than 2 finite validation
+            simulations.
     """
     k_split, k_init, k_fit, k_val = jax.random.split(key, 4)
     if online:

@@ -104,11 +104,43 @@ def _finite_mean(dist) -> bool:
 
 
 def from_numpyro(dist: nd.Distribution) -> Prior:
+    """Wrap any numpyro distribution over vectors as a :class:`Prior`, joint priors included.
+
+    Args:
+        dist: a numpyro distribution with ``event_shape == (theta_dim,)`` and no batch shape,
+            e.g. ``MultivariateNormal(loc (d,), covariance_matrix (d, d))``, a
+            ``Dirichlet(concentration (d,))``, a ``TransformedDistribution`` of one of those, or
+            independent scalars as ``Independent(Normal(loc (d,), scale (d,)), 1)``. Its
+            ``support`` gives the bijection to R^theta_dim used by the samplers.
+
+    Returns:
+        The :class:`Prior`: ``sample(key, shape) -> (*shape, theta_dim)``, ``log_prob(theta
+        (theta_dim,)) -> ()``.
+
+    Raises:
+        ValueError: the event shape is not one-dimensional or the batch shape is not empty.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import numpyro.distributions as nd
+        >>> cov = jnp.array([[1.0, 0.8], [0.8, 1.0]])
+        >>> prior = from_numpyro(nd.MultivariateNormal(jnp.zeros(2), covariance_matrix=cov))
+        >>> prior.theta_dim
+        2
+    """
     return Prior(dist)
 
 
 def uniform(low, high) -> Prior:
-    """Independent uniform prior on the box [low, high]."""
+    """Independent uniform prior on the box [low, high].
+
+    Args:
+        low, high: lower and upper bounds, each of shape ``(theta_dim,)`` (or broadcastable to a
+            common 1-D shape), with ``low < high`` elementwise.
+
+    Raises:
+        ValueError: the bounds are not 1-D or some ``low >= high``.
+    """
     low, high = jnp.broadcast_arrays(jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32))
     if low.ndim != 1 or not bool(jnp.all(low < high)):
         raise ValueError(f"uniform prior needs 1-D low < high, got low={low}, high={high}")
@@ -116,7 +148,13 @@ def uniform(low, high) -> Prior:
 
 
 def normal(loc, cov) -> Prior:
-    """Multivariate normal prior N(loc, cov); ``cov`` may be a vector of variances."""
+    """Multivariate normal prior N(loc, cov).
+
+    Args:
+        loc: the mean, shape ``(theta_dim,)``.
+        cov: the covariance matrix, shape ``(theta_dim, theta_dim)``, or a vector of variances,
+            shape ``(theta_dim,)`` (independent coordinates).
+    """
     loc = jnp.asarray(loc, jnp.float32)
     cov = jnp.asarray(cov, jnp.float32)
     if cov.ndim == 1:
@@ -125,7 +163,12 @@ def normal(loc, cov) -> Prior:
 
 
 def lognormal(loc, scale) -> Prior:
-    """Independent log-normal prior: log θ_i ~ N(loc_i, scale_i²)."""
+    """Independent log-normal prior: log θ_i ~ N(loc_i, scale_i²).
+
+    Args:
+        loc, scale: the mean and standard deviation of log θ, each of shape ``(theta_dim,)`` (or
+            broadcastable to a common 1-D shape).
+    """
     loc, scale = jnp.broadcast_arrays(
         jnp.asarray(loc, jnp.float32), jnp.asarray(scale, jnp.float32)
     )

@@ -15,7 +15,13 @@ __all__ = ["SimulationData", "DataSource", "simulate", "split", "array_source", 
 
 
 class SimulationData(NamedTuple):
-    """Valid simulations and the count of those excluded for NaN/inf outputs."""
+    """Valid simulations and the count of those excluded for NaN/inf outputs.
+
+    Attributes:
+        theta: ``(n_valid, theta_dim)`` parameters drawn from the prior.
+        x: ``(n_valid, *x_shape)`` their simulations, all finite.
+        num_invalid: simulations dropped because x (or θ) held NaN/inf.
+    """
 
     theta: Array  # (n_valid, theta_dim)
     x: Array  # (n_valid, *x_shape)
@@ -39,6 +45,18 @@ def simulate(
 
     Simulations whose x contains NaN or inf are excluded from the returned data, counted in
     ``num_invalid`` and reported with a warning: they are never trained on silently.
+
+    Args:
+        key: PRNG key (chunk i uses ``fold_in(key, i)``).
+        task: anything with ``prior`` (a :class:`~jaxsbi.distributions.Prior`) and
+            ``simulate(key, theta (theta_dim,)) -> x (*x_shape)`` (one θ; it is ``vmap``ped),
+            e.g. a :class:`~jaxsbi.tasks.Task`.
+        num_simulations: the budget n, >= 2.
+        chunk_size: simulations per compiled call (bounds memory).
+
+    Returns:
+        :class:`SimulationData` with ``theta (n_valid, theta_dim)``, ``x (n_valid, *x_shape)``
+        and ``num_invalid = n - n_valid``.
     """
     if num_simulations < 2:
         raise ValueError(f"num_simulations must be >= 2, got {num_simulations}")
