@@ -9,7 +9,12 @@ observations sit at prior-predictive radii ≈ 0.4, 1.8, 3.2 and 4.2 (the last t
 ~1 in 150 and 1 in 6,000 simulations reach). For each: C2ST against the exact posterior and
 log Z (≈ 0 for a calibrated ratio) of (a) one round of AALR on ``--simulations`` prior
 simulations, (b) the same with the whole budget of (c) in one round, (c) ``--rounds`` truncated
-rounds (:func:`jaxsbi.sequential.truncated_posterior`). Writes benchmarks/results/tails.json.
+rounds (:func:`jaxsbi.sequential.truncated_posterior`), (d) one round of balanced NRE
+(``NetworkConfig(balance=100)``, Delaunoy et al. 2022) on ``--simulations``. Besides C2ST, each
+posterior's spread and bias against the exact one: ``sd_ratio`` (draws' sd / exact sd, mean over
+the two dimensions; > 1 is conservative) and ``bias_sd`` (|mean − exact mean| in exact sds).
+``--only balanced`` reruns column (d) alone and merges it into an existing JSON.
+Writes benchmarks/results/tails.json.
 """
 
 from __future__ import annotations
@@ -57,8 +62,16 @@ def score(theta, x, seed) -> float:
     return float(c2st(exact_posterior(x, 10_000, seed), np.asarray(theta).reshape(-1, 2)))
 
 
-def one_round(task, n, seed, x_obs):
-    est = build_estimator(task, NetworkConfig())
+def spread(theta, x) -> dict:
+    """sd ratio and bias (in exact sds) of posterior draws against the exact posterior."""
+    th = np.asarray(theta).reshape(-1, 2)
+    sd = np.sqrt(NOISE**2 / (1 + NOISE**2))
+    return {"sd_ratio": float(np.mean(th.std(0) / sd)),
+            "bias_sd": float(np.max(np.abs(th.mean(0) - x / (1 + NOISE**2)) / sd))}
+
+
+def one_round(task, n, seed, x_obs, network=NetworkConfig()):
+    est = build_estimator(task, network)
     data = simulate(jax.random.key(seed), task, n)
     params, _, _ = train_estimator(jax.random.key(seed + 1), task, est, TrainConfig(), data=data,
                                    progress=False)
@@ -73,8 +86,15 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=str(RESULTS / "tails.json"))
+    parser.add_argument("--only", choices=["balanced"], default=None,
+                        help="rerun one column and merge it into the existing --output")
     args = parser.parse_args(argv)
     task = conjugate_task()
+    if args.only == "balanced":
+        out = json.loads(Path(args.output).read_text())
+        _balanced_column(task, args, out)
+        _write(out, args.output)
+        return 0
     out = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
            "machine": machine_info(), "load_avg_start": os.getloadavg()[0],
            "simulations_per_round": args.simulations, "rounds": args.rounds, "observations": []}
@@ -106,17 +126,39 @@ def main(argv=None) -> int:
                 for r in res.rounds],
             "truncated_s": t_trunc,
         }
+        for name, th in (("one_round", plain.theta[i]), ("one_round_whole_budget", big.theta[i]),
+                         ("truncated", res.posterior.theta[0])):
+            row.update({f"{k}_{name}": v for k, v in spread(th, x).items()})
         out["observations"].append(row)
         print(f"x {x} (radius {radius[i]:.1f}): C2ST one round {row['c2st_one_round']:.3f}, "
               f"whole budget {row['c2st_one_round_whole_budget']:.3f}, truncated "
               f"{row['c2st_truncated']:.3f}  (log Z {row['log_z_one_round']:.2f})", flush=True)
     out["one_round_s"], out["one_round_whole_budget_s"] = t_plain, t_big
+    _balanced_column(task, args, out)
+    _write(out, args.output)
+    return 0
+
+
+def _balanced_column(task, args, out) -> None:
+    t0 = time.perf_counter()
+    bal = one_round(task, args.simulations, args.seed, X_OBS, NetworkConfig(balance=100.0))
+    out["one_round_balanced_s"] = time.perf_counter() - t0
+    out["load_avg_balanced"] = os.getloadavg()[0]
+    for i, (x, row) in enumerate(zip(X_OBS, out["observations"])):
+        row["c2st_one_round_balanced"] = score(bal.theta[i], x, i)
+        row["log_z_one_round_balanced"] = float(bal.info.log_normalizer[i])
+        row.update({f"{k}_one_round_balanced": v for k, v in spread(bal.theta[i], x).items()})
+        print(f"x {x}: balanced NRE C2ST {row['c2st_one_round_balanced']:.3f}, sd ratio "
+              f"{row['sd_ratio_one_round_balanced']:.2f}, bias {row['bias_sd_one_round_balanced']:.2f}"
+              f" sd  (log Z {row['log_z_one_round_balanced']:.2f})", flush=True)
+
+
+def _write(out, path) -> None:
     out["load_avg_end"] = os.getloadavg()[0]
     RESULTS.mkdir(exist_ok=True)
-    tmp = Path(args.output).with_suffix(".tmp")
+    tmp = Path(path).with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=1))
-    os.replace(tmp, args.output)
-    return 0
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

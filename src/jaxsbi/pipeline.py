@@ -142,6 +142,9 @@ class NetworkConfig:
         cnn_features / embedding_dim: the CNN's channels per block and its output size.
         cnn_patch: the CNN's space-to-depth block side (2 halves the resolution of the first
             convolutions at no loss of information; much faster on CPU).
+        balance: λ of balanced NRE (0: plain NRE; 100 in Delaunoy et al. 2022): trades
+            sharpness for conservative, better calibrated posteriors (see
+            :func:`jaxsbi.ratio.aalr`).
     """
 
     hidden: tuple[int, ...] = (128, 128, 128)
@@ -153,6 +156,7 @@ class NetworkConfig:
     cnn_features: tuple[int, ...] = (16, 32, 64)
     embedding_dim: int = 64
     cnn_patch: int = 1
+    balance: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,6 +279,7 @@ def build_estimator(task, network: NetworkConfig, embedding=None):
         embedding=embedding,
         ensemble_size=network.ensemble_size,
         num_contrastive=network.num_contrastive,
+        balance=network.balance,
     )
 
 
