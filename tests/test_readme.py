@@ -22,3 +22,7 @@ def test_readme_example_recovers_the_true_parameters():
     assert np.all((lo < truth) & (truth < hi)), (lo, hi)
     # The data pin the amplitude and frequency far more tightly than the prior box.
     assert np.all(theta.std(0) < 0.2 * (jnp.array([1.5, 2.0])))
+    # The one-argument log density is log prior + log ratio at the true θ.
+    logdensity = scope["logdensity_fn"](jnp.asarray(truth, jnp.float32))
+    log_ratio = scope["estimator"].log_ratio(scope["params"], truth, scope["x_obs"])
+    np.testing.assert_allclose(logdensity, log_ratio - np.log(1.5 * 2.0), rtol=1e-5)

@@ -1,5 +1,6 @@
 """Posterior sampling with blackjax, vectorised over chains and observations."""
 
+from jaxsbi.mcmc.logdensity import posterior_logdensity as posterior_logdensity
 from jaxsbi.mcmc.posterior import PosteriorSamples as PosteriorSamples
 from jaxsbi.mcmc.posterior import potential as potential
 from jaxsbi.mcmc.posterior import sample_posterior as sample_posterior
