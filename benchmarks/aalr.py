@@ -53,9 +53,9 @@ def _timed(fn):
 
 def _aot(task, est, params, x, cfg):
     """Compile the sampler for these shapes without running it; returns (run, compile_s)."""
-    from jaxsbi.mcmc.posterior import _compiled
+    from jaxsbi.mcmc.posterior import compiled_sampler
 
-    fn = _compiled(task.prior, est.log_ratio, cfg)
+    fn = compiled_sampler(task.prior, est.log_ratio, cfg)
     init = jnp.zeros((x.shape[0], cfg.num_chains, task.theta_dim), jnp.float32)
     t0 = time.perf_counter()
     compiled = fn.lower(jax.random.key(0), params, x, init, jnp.asarray(False)).compile()

@@ -66,7 +66,7 @@ from jaxsbi.dmri import prism as dp  # noqa: E402
 from jaxsbi.io import machine_info, write_json  # noqa: E402
 from jaxsbi.mcmc import SamplerConfig  # noqa: E402
 from jaxsbi.prism import prism_estimator  # noqa: E402
-from jaxsbi.prism.evaluate import _reliability  # noqa: E402
+from jaxsbi.prism.evaluate import reliability  # noqa: E402
 from jaxsbi.prism.experiment import build_family  # noqa: E402
 from jaxsbi.tasks.symbolic import Structure, all_structures  # noqa: E402
 from jaxsbi.train import fit, online_source  # noqa: E402
@@ -263,9 +263,9 @@ def main(argv=None) -> dict:
             "num_sticks_confusion": [
                 [int(np.sum((n_st == a) & (n_st_pred == b))) for b in range(4)] for a in range(4)
             ],
-            "inclusion_ece": _reliability(incl.ravel(), truth.ravel(), 10)["ece"],
+            "inclusion_ece": reliability(incl.ravel(), truth.ravel(), 10)["ece"],
             "inclusion_ece_per_component": {
-                c: _reliability(incl[:, j], truth[:, j], 10)["ece"]
+                c: reliability(incl[:, j], truth[:, j], 10)["ece"]
                 for j, c in enumerate(family.component_names)
             },
             "max_probability_on_invalid_structures": float(q[:, invalid].sum(1).max()),
@@ -304,7 +304,7 @@ def main(argv=None) -> dict:
             f"{row.get('dominant_fibre_median_error_deg', float('nan')):.1f} deg"
         )
         if lam == 1.0:
-            rel = _reliability(incl.ravel(), truth.ravel(), 10)
+            rel = reliability(incl.ravel(), truth.ravel(), 10)
             fig_cal = Figure(figsize=(4.0, 3.8))
             ax = fig_cal.subplots()
             ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)

@@ -70,8 +70,8 @@ def spread(theta, x) -> dict:
             "bias_sd": float(np.max(np.abs(th.mean(0) - x / (1 + NOISE**2)) / sd))}
 
 
-def one_round(task, n, seed, x_obs, network=NetworkConfig()):
-    est = build_estimator(task, network)
+def one_round(task, n, seed, x_obs, network=None):
+    est = build_estimator(task, network or NetworkConfig())
     data = simulate(jax.random.key(seed), task, n)
     params, _, _ = train_estimator(jax.random.key(seed + 1), task, est, TrainConfig(), data=data,
                                    progress=False)
@@ -144,13 +144,14 @@ def _balanced_column(task, args, out) -> None:
     bal = one_round(task, args.simulations, args.seed, X_OBS, NetworkConfig(balance=100.0))
     out["one_round_balanced_s"] = time.perf_counter() - t0
     out["load_avg_balanced"] = os.getloadavg()[0]
-    for i, (x, row) in enumerate(zip(X_OBS, out["observations"])):
+    for i, (x, row) in enumerate(zip(X_OBS, out["observations"], strict=True)):
         row["c2st_one_round_balanced"] = score(bal.theta[i], x, i)
         row["log_z_one_round_balanced"] = float(bal.info.log_normalizer[i])
         row.update({f"{k}_one_round_balanced": v for k, v in spread(bal.theta[i], x).items()})
         print(f"x {x}: balanced NRE C2ST {row['c2st_one_round_balanced']:.3f}, sd ratio "
-              f"{row['sd_ratio_one_round_balanced']:.2f}, bias {row['bias_sd_one_round_balanced']:.2f}"
-              f" sd  (log Z {row['log_z_one_round_balanced']:.2f})", flush=True)
+              f"{row['sd_ratio_one_round_balanced']:.2f}, bias "
+              f"{row['bias_sd_one_round_balanced']:.2f} sd  "
+              f"(log Z {row['log_z_one_round_balanced']:.2f})", flush=True)
 
 
 def _write(out, path) -> None:

@@ -14,7 +14,7 @@ from jaxsbi.distributions import Prior
 from jaxsbi.mcmc.runner import SamplerConfig, SamplerInfo, sample_batched
 from jaxsbi.mcmc.smc import smc_batched
 
-__all__ = ["PosteriorSamples", "potential", "sample_posterior"]
+__all__ = ["PosteriorSamples", "compiled_sampler", "potential", "sample_posterior"]
 
 # A prior draw exactly on the edge of a box (possible in float32) maps to ±inf in unconstrained
 # space; such starting points are moved to ±_INIT_BOUND. They are starting points, not samples.
@@ -61,7 +61,17 @@ def _resample_init(key, prior: Prior, log_ratio_fn, params, x, config: SamplerCo
 _COMPILED: dict = {}
 
 
-def _compiled(prior: Prior, log_ratio_fn, config: SamplerConfig, proposal: Prior | None = None):
+def compiled_sampler(
+    prior: Prior, log_ratio_fn, config: SamplerConfig, proposal: Prior | None = None
+):
+    """The jitted function behind :func:`sample_posterior`, for ahead-of-time compilation.
+
+    ``fn(key, params, x_obs (n, *x_shape), init_theta (n, num_chains, d), use_init ()) ->
+    PosteriorSamples`` with ``use_init`` a boolean scalar (False: the config's own start). It is
+    cached per ``(prior, log_ratio_fn, config, proposal)``, so ``fn.lower(...).compile()`` times
+    the compilation that a first :func:`sample_posterior` call would pay (``benchmarks/aalr.py``).
+    No input checks: :func:`sample_posterior` is the checked entry point.
+    """
     cache_key = (prior, log_ratio_fn, config, proposal)
     if cache_key in _COMPILED:
         return _COMPILED[cache_key]
@@ -228,5 +238,5 @@ def sample_posterior(
             )
     else:
         init_theta = jnp.zeros((n, config.num_chains, d), jnp.float32)
-    fn = _compiled(prior, log_ratio_fn, config, proposal)
+    fn = compiled_sampler(prior, log_ratio_fn, config, proposal)
     return fn(key, params, x_obs, init_theta, jnp.asarray(use_init))

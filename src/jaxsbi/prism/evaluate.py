@@ -23,12 +23,13 @@ from jaxsbi.diagnostics import sbc_ranks, sbc_uniformity
 from jaxsbi.prism.estimator import PrismEstimator
 from jaxsbi.tasks.symbolic import (
     Structure,
-    _exact_model_posterior,
     all_structures,
+    exact_model_posterior,
     structure_index,
 )
 
 __all__ = [
+    "reliability",
     "simulate_held_out",
     "structure_metrics",
     "inclusion_calibration",
@@ -83,7 +84,7 @@ def structure_metrics(est, params, key, lambdas, n: int, top_ks=(1, 5)) -> dict:
             )
             p = np.asarray(
                 jax.jit(
-                    jax.vmap(lambda y, lam=lam: _exact_model_posterior(family, y, jnp.float32(lam)))
+                    jax.vmap(lambda y, lam=lam: exact_model_posterior(family, y, lam))
                 )(data["y"])
             )
             tv = 0.5 * np.abs(q - p).sum(axis=1)
@@ -132,14 +133,25 @@ def inclusion_calibration(est, params, key, lambdas, n: int, num_samples=256, nu
         tokens = jax.vmap(est.family.tokens)(data["y"])
         p = _inclusion_probs(est, params, k_s, tokens, lam, num_samples).ravel()
         t = np.asarray(data["active"]).ravel()
-        out[f"{lam:g}"] = _reliability(p, t, num_bins)
+        out[f"{lam:g}"] = reliability(p, t, num_bins)
         pooled_p.append(p)
         pooled_t.append(t)
-    out["pooled"] = _reliability(np.concatenate(pooled_p), np.concatenate(pooled_t), num_bins)
+    out["pooled"] = reliability(np.concatenate(pooled_p), np.concatenate(pooled_t), num_bins)
     return out
 
 
-def _reliability(p, t, num_bins):
+def reliability(p, t, num_bins: int = 10) -> dict:
+    """Reliability diagram and expected calibration error of predicted probabilities.
+
+    Args:
+        p: predicted probabilities, shape ``(n,)``, in [0, 1].
+        t: outcomes, shape ``(n,)``, 0 or 1 (or their frequencies).
+        num_bins: equal-width bins on [0, 1].
+
+    Returns:
+        ``{"bin_centers", "predicted", "observed", "counts"}`` (lists of ``num_bins``: mean
+        prediction and observed frequency per bin) and ``"ece"`` = Σ_b n_b |pred_b − obs_b| / n.
+    """
     edges = np.linspace(0.0, 1.0, num_bins + 1)
     which = np.clip(np.digitize(p, edges) - 1, 0, num_bins - 1)
     counts = np.bincount(which, minlength=num_bins)
@@ -263,7 +275,7 @@ def lambda_sweep(est, params, key, n: int, lambdas) -> dict:
                 np.asarray(
                     jax.jit(
                         jax.vmap(
-                            lambda yy, lam=lam: _exact_model_posterior(family, yy, jnp.float32(lam))
+                            lambda yy, lam=lam: exact_model_posterior(family, yy, lam)
                         )
                     )(y)
                 )
