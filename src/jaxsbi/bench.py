@@ -196,6 +196,16 @@ class BenchConfig:
             "c2st": self.c2st,
         }))
 
+    def settings_match(self, stored: dict, task: str, budget: int) -> bool:
+        """Whether a finished cell's ``stored`` settings are this grid's for (task, budget).
+
+        A setting added to the code after the cell ran (absent from ``stored``) matches when the
+        grid leaves it at its default: defaults of new fields keep the old behaviour (e.g.
+        ``network.balance = 0`` is plain NRE; ``sampler.smc_observations = "auto"`` only
+        chooses how observations are batched, and batching equals one by one).
+        """
+        return _match(stored, self.cell_settings(task, budget), _DEFAULT_SETTINGS)
+
     def quick_grid(self) -> BenchConfig:
         q = self.quick
         return dataclasses.replace(
@@ -205,6 +215,28 @@ class BenchConfig:
             observations=q.observations,
             seeds=self.seeds[:1],
         )
+
+
+_DEFAULT_SETTINGS = json.loads(json.dumps({
+    "network": to_dict(NetworkConfig()),
+    "train": to_dict(TrainConfig()),
+    "sampler": to_dict(SamplerConfig()),
+}))
+
+
+def _match(stored: dict, current: dict, defaults: dict) -> bool:
+    if set(stored) - set(current):
+        return False  # a setting the code no longer has
+    for name, value in current.items():
+        if name not in stored:
+            if name not in defaults or value != defaults[name]:
+                return False
+        elif isinstance(value, dict) and isinstance(stored[name], dict):
+            if not _match(stored[name], value, defaults.get(name, {})):
+                return False
+        elif stored[name] != value:
+            return False
+    return True
 
 
 def _train_config(base: TrainConfig, budget: int, cfg: BenchConfig) -> TrainConfig:
@@ -343,7 +375,7 @@ def run_bench(
         settings = cfg.cell_settings(t, n)
         if done.exists():
             row = json.loads(done.read_text())
-            if row.get("settings") == settings:
+            if cfg.settings_match(row.get("settings", {}), t, n):
                 log.info("[%d/%d] %s: finished earlier, skipped", i + 1, len(cells),
                          cell_dir.name)
                 results.append(row)

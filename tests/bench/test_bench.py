@@ -115,8 +115,13 @@ def test_grid_runs_and_resumes(tmp_path, monkeypatch):
             "min_epochs": 2,
             "c2st": False,
             "train": {"max_epochs": 3, "patience": 3, "batch_size": 128, "epochs_per_call": 3},
-            "sampler": {"kernel": "hmc", "num_chains": 4, "num_samples": 5, "num_warmup": 10,
-                        "num_init_candidates": 50},
+            "sampler": {
+                "kernel": "hmc",
+                "num_chains": 4,
+                "num_samples": 5,
+                "num_warmup": 10,
+                "num_init_candidates": 50,
+            },
         },
     )
     run_bench(cfg, tmp_path)
@@ -139,9 +144,10 @@ def test_grid_runs_and_resumes(tmp_path, monkeypatch):
     bigger = dataclasses.replace(cfg, budgets=(500, 1000))
     out = run_bench(bigger, tmp_path, report_only=True)
     assert out["cells"] == 1 and out["not_run"] == ["two_moons_1000_seed0"]
-    assert "Not run (1 of the grid's 2 cells): two_moons_1000_seed0" in (
-        tmp_path / "results.md"
-    ).read_text()
+    assert (
+        "Not run (1 of the grid's 2 cells): two_moons_1000_seed0"
+        in (tmp_path / "results.md").read_text()
+    )
 
     # Changed settings make the finished cell stale: a report lists it as not run, and a run
     # runs it again from scratch.
@@ -213,9 +219,39 @@ def test_cli_no_c2st_makes_a_timing_grid(tmp_path, capsys):
     from jaxsbi.cli import main
 
     out = tmp_path / "timing"
-    rc = main(["bench", "--no-c2st", "--report", "--tasks", "two_moons", "--budgets", "10000",
-               "--output", str(out)])
+    rc = main(
+        [
+            "bench",
+            "--no-c2st",
+            "--report",
+            "--tasks",
+            "two_moons",
+            "--budgets",
+            "10000",
+            "--output",
+            str(out),
+        ]
+    )
     assert rc == 0
     grid = json.loads((out / "grid.json").read_text())
     assert grid["c2st"] is False and grid["tasks"] == ["two_moons"]
     assert "Not run (1 of the grid's 1 cells): two_moons_10000_seed0" in capsys.readouterr().out
+
+
+def test_settings_added_later_match_only_at_their_default():
+    cfg = BenchConfig()
+    now = cfg.cell_settings("slcp", 10_000)
+    assert cfg.settings_match(now, "slcp", 10_000)
+    # A cell that ran before `network.balance` existed: the default (0, plain NRE) matches...
+    older = json.loads(json.dumps(now))
+    del older["network"]["balance"]
+    assert cfg.settings_match(older, "slcp", 10_000)
+    # ...a grid that sets it does not, nor does a changed or a removed setting.
+    balanced = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, balance=100.0))
+    assert not balanced.settings_match(older, "slcp", 10_000)
+    changed = json.loads(json.dumps(now))
+    changed["sampler"]["num_samples"] += 1
+    assert not cfg.settings_match(changed, "slcp", 10_000)
+    extra = json.loads(json.dumps(now))
+    extra["sampler"]["gone"] = 1
+    assert not cfg.settings_match(extra, "slcp", 10_000)
