@@ -152,11 +152,78 @@ def test_time_budget_stops_and_carries_over_a_resume(tmp_path, monkeypatch):
     cfg = TrainConfig(**{**CFG.__dict__, "time_budget_s": 25.0})
     clock = iter(np.arange(0.0, 1000.0, 10.0))
     monkeypatch.setattr(fit_module, "_now", lambda: float(next(clock)))
-    _, h = fit(jax.random.key(4), est.loss, params, source, cfg, checkpoint_dir=tmp_path,
-               progress=False)
+    _, h = fit(
+        jax.random.key(4), est.loss, params, source, cfg, checkpoint_dir=tmp_path, progress=False
+    )
     assert (h.epochs_run, h.stop_reason) == (9, "time_budget")
-    _, h2 = fit(jax.random.key(4), est.loss, params, source, cfg, checkpoint_dir=tmp_path,
-                progress=False)
+    _, h2 = fit(
+        jax.random.key(4), est.loss, params, source, cfg, checkpoint_dir=tmp_path, progress=False
+    )
     assert (h2.resumed_from_epoch, h2.epochs_run, h2.stop_reason) == (9, 9, "time_budget")
     with pytest.raises(ValueError, match="time_budget_s"):
         TrainConfig(time_budget_s=-1.0)
+
+
+def _least_squares(params, key, batch):
+    # Regress x on θ: x ≈ θ W + b, whose minimiser is the least-squares fit.
+    del key
+    theta, x = batch[0], batch[1]
+    return jnp.mean((theta @ params["w"] + params["b"][None, :] - x) ** 2)
+
+
+def test_fit_takes_an_optax_transformation_and_a_frozen_mask():
+    import optax
+
+    train, _ = _data()
+    # Validation on the training split: the best params are then the training optimum.
+    source = array_source(train, train, 64)
+    cfg = TrainConfig(max_epochs=30, batch_size=64, patience=100, steps_per_epoch=20)
+    p0 = {"w": jnp.zeros((2, 2)), "b": jnp.ones((2,))}
+    sgd = optax.sgd(optax.cosine_decay_schedule(0.5, 30 * 20))  # decays: no minibatch jitter
+    # Exact least squares on the training split: free intercept, and intercept fixed at 1.
+    theta, x = np.asarray(train[0]), np.asarray(train[1])
+    design = np.hstack([theta, np.ones((len(theta), 1))])
+    exact = np.linalg.lstsq(design, x, rcond=None)[0]
+    exact_w_b1 = np.linalg.lstsq(theta, x - 1.0, rcond=None)[0]
+    # The given optimiser is the one used: plain SGD reaches least squares, and set_to_zero
+    # leaves every parameter as it was.
+    p_sgd, _ = fit(
+        jax.random.key(0), _least_squares, p0, source, cfg, progress=False, optimizer=sgd
+    )
+    np.testing.assert_allclose(p_sgd["w"], exact[:2], atol=0.02)
+    np.testing.assert_allclose(p_sgd["b"], exact[2], atol=0.02)
+    p_zero, _ = fit(
+        jax.random.key(0),
+        _least_squares,
+        p0,
+        source,
+        cfg,
+        progress=False,
+        optimizer=optax.set_to_zero(),
+    )
+    assert _same(p_zero, p0)
+    # A frozen mask (a pytree, or a function of the params) keeps its entries fixed while the
+    # others train: with b frozen at 1, W goes to the least squares with that intercept.
+    for frozen in ({"w": False, "b": True}, lambda p: {"w": False, "b": True}):
+        p_b, _ = fit(
+            jax.random.key(0),
+            _least_squares,
+            p0,
+            source,
+            cfg,
+            progress=False,
+            optimizer=sgd,
+            frozen=frozen,
+        )
+        assert _same(p_b["b"], p0["b"])
+        np.testing.assert_allclose(p_b["w"], exact_w_b1, atol=0.02)
+    with pytest.raises(ValueError, match="frozen must be a pytree of booleans"):
+        fit(
+            jax.random.key(0),
+            _least_squares,
+            p0,
+            source,
+            cfg,
+            progress=False,
+            frozen={"w": False, "c": True},
+        )

@@ -7,8 +7,12 @@ killed run restarted with the same arguments resumes from the last checkpoint an
 exactly the params an uninterrupted run gives (every epoch's randomness is
 ``fold_in(key, epoch)``).
 
-Convention: a top-level ``"stats"`` entry of a params dict (e.g. standardisation statistics) is
-never updated by the optimizer.
+The optimiser is AdamW with the config's schedule and clipping unless ``fit(optimizer=...)``
+passes any ``optax.GradientTransformation``. Parameters that must not train are named by
+``fit(frozen=...)``, a pytree of booleans (a prefix of the params) or a function of the params
+returning one; by default a top-level ``"stats"`` entry of a params dict (the standardisation
+statistics of :func:`jaxsbi.ratio.aalr`) is frozen. Either way updates with a non-finite
+gradient are skipped and counted.
 """
 
 from __future__ import annotations
@@ -128,22 +132,44 @@ class _State(NamedTuple):
     nonfinite: Array
 
 
-def _optimizer(config: TrainConfig, num_batches: int, params) -> optax.GradientTransformation:
-    total = config.max_epochs * num_batches
-    if config.schedule == "cosine":
-        lr = optax.cosine_decay_schedule(config.learning_rate, total, alpha=0.05)
-    else:
-        lr = config.learning_rate
-    parts = []
-    if config.clip_norm > 0:
-        parts.append(optax.clip_by_global_norm(config.clip_norm))
-    parts.append(optax.adamw(lr, weight_decay=config.weight_decay))
-    opt = optax.chain(*parts)
-    if isinstance(params, dict) and "stats" in params:
-        labels = {k: ("frozen" if k == "stats" else "train") for k in params}
-        opt = optax.multi_transform({"train": opt, "frozen": optax.set_to_zero()}, labels)
+def _labels(params, frozen):
+    """``"frozen"`` / ``"train"`` labels for optax.multi_transform, or None (all train)."""
+    if frozen is None:
+        if isinstance(params, dict) and "stats" in params:
+            return {k: ("frozen" if k == "stats" else "train") for k in params}
+        return None
+    mask = frozen(params) if callable(frozen) else frozen
+    try:
+        labels = jax.tree.map(lambda f: "frozen" if bool(f) else "train", mask)
+        jax.tree.map(lambda _lab, _p: None, labels, params, is_leaf=lambda v: isinstance(v, str))
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"frozen must be a pytree of booleans with the structure of params (or a prefix "
+            f"of it), or a function of params returning one: {err}"
+        ) from None
+    return labels
+
+
+def _optimizer(
+    config: TrainConfig, num_batches: int, labels, optimizer=None
+) -> optax.GradientTransformation:
+    if optimizer is None:
+        total = config.max_epochs * num_batches
+        if config.schedule == "cosine":
+            lr = optax.cosine_decay_schedule(config.learning_rate, total, alpha=0.05)
+        else:
+            lr = config.learning_rate
+        parts = []
+        if config.clip_norm > 0:
+            parts.append(optax.clip_by_global_norm(config.clip_norm))
+        parts.append(optax.adamw(lr, weight_decay=config.weight_decay))
+        optimizer = optax.chain(*parts)
+    if labels is not None:
+        optimizer = optax.multi_transform(
+            {"train": optimizer, "frozen": optax.set_to_zero()}, labels
+        )
     # Skip (and count) updates whose gradient is not finite instead of poisoning params.
-    return optax.apply_if_finite(opt, max_consecutive_errors=1_000_000)
+    return optax.apply_if_finite(optimizer, max_consecutive_errors=1_000_000)
 
 
 def _build_chunk(loss_fn, prepare, batch_fn, config: TrainConfig, num_batches: int, optimizer):
@@ -215,17 +241,18 @@ def _build_chunk(loss_fn, prepare, batch_fn, config: TrainConfig, num_batches: i
 _CHUNKS: dict = {}
 
 
-def _get_chunk(loss_fn, source: DataSource, config: TrainConfig, params):
-    layout = tuple(sorted(params)) if isinstance(params, dict) else None
+def _get_chunk(loss_fn, source: DataSource, config: TrainConfig, params, optimizer, frozen):
+    labels = _labels(params, frozen)
+    layout = (
+        None if labels is None else (jax.tree.structure(labels), tuple(jax.tree.leaves(labels)))
+    )
     config = dataclasses.replace(config, time_budget_s=0.0)  # host-side only: same compiled loop
-    key = (loss_fn, source.prepare, source.batch, config, source.num_batches, layout)
+    key = (loss_fn, source.prepare, source.batch, config, source.num_batches, layout, optimizer)
     if key not in _CHUNKS:
-        optimizer = _optimizer(config, source.num_batches, params)
+        opt = _optimizer(config, source.num_batches, labels, optimizer)
         _CHUNKS[key] = (
-            optimizer,
-            _build_chunk(
-                loss_fn, source.prepare, source.batch, config, source.num_batches, optimizer
-            ),
+            opt,
+            _build_chunk(loss_fn, source.prepare, source.batch, config, source.num_batches, opt),
         )
     return _CHUNKS[key]
 
@@ -257,6 +284,8 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
     description: str = "train",
+    optimizer: optax.GradientTransformation | None = None,
+    frozen=None,
 ) -> tuple[Any, History]:
     """Minimise ``loss_fn(params, key, batch)`` over batches from ``source``.
 
@@ -274,11 +303,17 @@ def fit(
             (logs, batch jobs) an INFO line on the ``jaxsbi.train.fit`` logger every
             :data:`LOG_EVERY_S` seconds and at the end says the epoch, losses and elapsed time
             (``jaxsbi run`` shows jaxsbi's INFO).
+        optimizer: any ``optax.GradientTransformation`` to use instead of the config's AdamW
+            (then ``learning_rate``, ``schedule``, ``clip_norm`` and ``weight_decay`` are
+            unused). Keep the same object across calls to reuse the compiled loop.
+        frozen: parameters the optimiser must leave unchanged: a pytree of booleans with the
+            structure of ``params`` or a prefix of it (``{"net": False, "stats": True}``), or a
+            function ``params -> such a pytree``. None: a top-level ``"stats"`` entry is frozen.
 
     Returns:
         ``(best_params, history)``: the params with the lowest validation loss.
     """
-    optimizer, chunk = _get_chunk(loss_fn, source, config, params)
+    optimizer, chunk = _get_chunk(loss_fn, source, config, params, optimizer, frozen)
     state = _init_state(params, optimizer, config)
     manager = None
     resumed = 0
