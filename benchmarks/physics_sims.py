@@ -17,9 +17,10 @@ existing file) and one reference posterior per task, for one fixed observation e
   observations (central-interval coverage, SBC ranks).
 * ``results/weinberg_reference.npz``: NUTS on the exact likelihood (50 chains × 200 draws),
   checked against the 1-D grid posterior (KS test, mean, sd).
-* ``results/lotka_volterra_mjp_reference.npz``: SMC-ABC (:func:`jaxsbi.abc.smc_abc`, 2,000
-  particles, adaptive tolerance) with a distance scale from a pilot SMC run; ``theta`` holds
-  unweighted draws (rejection on the final weights), ``particles``/``weights`` the population.
+* ``results/lotka_volterra_mjp_reference.npz``: SMC-ABC
+  (:func:`jaxsbi.likelihood_free.smc_abc`, 2,000 particles, adaptive tolerance) with a distance
+  scale from a pilot SMC run; ``theta`` holds unweighted draws (rejection on the final
+  weights), ``particles``/``weights`` the population.
 
 Each holds ``theta`` (samples), ``x_obs``, ``theta_true`` and the run's settings. ``--quick``
 writes ``*_quick.npz`` / ``physics_sims_quick.json`` and leaves the full results alone.
@@ -39,9 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from jaxsbi.abc import equal_weight_samples, pilot_scale, rejection_abc, smc_abc
 from jaxsbi.distributions import uniform
 from jaxsbi.io import machine_info, write_json
+from jaxsbi.likelihood_free import equal_weight_samples, pilot_scale, rejection_abc, smc_abc
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
 from jaxsbi.tasks.physics import (
     LV_TRUE_LOG_RATES,

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsbi.abc import equal_weight_samples, rejection_abc, smc_abc
 from jaxsbi.distributions import normal, uniform
+from jaxsbi.likelihood_free import equal_weight_samples, rejection_abc, smc_abc
 from jaxsbi.tasks import Task
 
 NOISE_SD = 0.5

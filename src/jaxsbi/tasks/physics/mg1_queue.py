@@ -16,7 +16,8 @@ time, service-time range, arrival rate) with the box prior U(0, 10) × U(0, 10) 
 simulator turns it into the service interval [θ1, θ1 + (θ2 − θ1)]. SNL's ground truth
 θ1 = 1, θ2 = 5, θ3 = 0.2 is ``MG1_TRUE_THETA = (1, 4, 0.2)`` here.
 
-The likelihood is intractable; the reference posterior is rejection ABC (:mod:`jaxsbi.abc`).
+The likelihood is intractable; the reference posterior is rejection ABC
+(:mod:`jaxsbi.likelihood_free`).
 """
 
 from __future__ import annotations
