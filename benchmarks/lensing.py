@@ -49,12 +49,8 @@ from jaxsbi.mcmc import SamplerConfig, sample_posterior
 from jaxsbi.nn.conv import ConvEmbedding
 from jaxsbi.pipeline import online_sampler
 from jaxsbi.ratio import aalr
-from jaxsbi.tasks.physics.lensing import (
-    LensingConfig,
-    image_moments,
-    lensing,
-    lensing_simulator,
-)
+from jaxsbi.tasks.physics.lens_imaging import image_moments
+from jaxsbi.tasks.physics.lensing import LensingConfig, lensing, lensing_simulator
 from jaxsbi.train import TrainConfig, array_source, fit, online_source, simulate, split
 
 ROOT = Path(__file__).resolve().parent

@@ -8,21 +8,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsbi.tasks.physics.lensing import (
-    LensingConfig,
-    Nuisance,
+from jaxsbi.tasks.physics.lens_imaging import gaussian_psf_matrix, pixel_grid, sersic, sersic_b
+from jaxsbi.tasks.physics.lens_models import (
     ellipticity_to_q_phi,
-    gaussian_psf_matrix,
-    lensing,
-    lensing_simulator,
-    pixel_grid,
     ray_trace,
-    sersic,
-    sersic_b,
     sie_convergence,
     sie_deflection,
     sis_deflection,
 )
+from jaxsbi.tasks.physics.lensing import LensingConfig, Nuisance, lensing, lensing_simulator
 
 
 def _points(key, n=500, lo=0.05, hi=2.0):
@@ -264,7 +258,7 @@ def test_bad_input_is_refused():
 
 
 def test_image_moments_profile_and_quadrupoles():
-    from jaxsbi.tasks.physics.lensing import image_moments
+    from jaxsbi.tasks.physics.lens_imaging import image_moments
 
     fov, size = 4.0, 32
     x, y = pixel_grid(size, fov)

@@ -11,8 +11,8 @@ Example:
     (4, 5)
 """
 
+from jaxsbi.tasks.physics.lens_imaging import image_moments as image_moments
 from jaxsbi.tasks.physics.lensing import LensingConfig as LensingConfig
-from jaxsbi.tasks.physics.lensing import image_moments as image_moments
 from jaxsbi.tasks.physics.lensing import lensing as lensing
 from jaxsbi.tasks.physics.lotka_volterra_jump import LV_TRUE_LOG_RATES as LV_TRUE_LOG_RATES
 from jaxsbi.tasks.physics.lotka_volterra_jump import MJPRun as MJPRun
