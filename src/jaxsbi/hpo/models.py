@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxsbi.hpo.objectives import Dataset, Model, Splits
+from jaxsbi.hpo.likelihood import Dataset, Model, Splits
 
 __all__ = [
     "orthonormal_polynomial_features",

@@ -1,29 +1,20 @@
-"""Quality functions Q(θ, h) of hyperparameters, as pure functions, and the problems built on them.
+"""Hyperparameter objectives Q(θ, h) as bilevel problems: one builder per objective.
 
-The model is y ~ p(y | f(x, w)) with a Gaussian (noise precision β) or categorical likelihood and
-the prior w ~ N(0, A⁻¹), A = diag(exp(h)[groups]): each parameter belongs to one group (a layer,
-a polynomial degree, itself), and h holds one log-precision per group.
+Each ``*_problem`` builder returns a :class:`~jaxsbi.hpo.problem.Problem` for a
+:class:`~jaxsbi.hpo.likelihood.Model` (:mod:`jaxsbi.hpo.likelihood`): the inner loss is the
+negative log joint (or −ELBO) per training point; the outer loss is the negative objective per
+training point (or the mean validation NLL for ``"validation"``).
 
-- :func:`laplace_log_evidence` — ln p(D|h) ≈ ln p(D|ŵ) + ln p(ŵ|h) + (P/2) ln 2π − ½ ln|H|,
-  H = −∇²ln p(D, w|h) at the mode ŵ. ``hessian="exact"`` (autodiff, P ≲ 3000),
-  ``"ggn"`` (generalised Gauss–Newton ΣJᵀΛJ + A: positive definite by construction) or
-  ``"diag"`` (the diagonal of the GGN, O(P) memory, for large models).
-- :func:`elbo` — Graves (2011): E_q[ln p(D|w)] − KL(q‖p(w|h)) with q = N(μ, diag σ²),
-  reparameterised with fixed base noise, closed-form KL (:func:`gaussian_kl_diag`).
+- :func:`map_problem` — the mean validation NLL.
+- :func:`laplace_problem` — the Laplace log evidence (:mod:`jaxsbi.hpo.laplace`).
+- :func:`elbo_problem` — the ELBO (:mod:`jaxsbi.hpo.variational`).
 - :func:`kfold_weights` + :func:`cv_problem` — k-fold cross-validated log-likelihood with the
   folds ``vmap``ped.
-- exact evidence of the linear model — from :mod:`jaxsbi.evidence`
-  (:func:`~jaxsbi.evidence.log_evidence_gaussian_prior`), in :func:`linear_evidence_problem`.
-
-Every ``*_problem`` builder returns a :class:`~jaxsbi.hpo.problem.Problem`: the inner loss is
-the negative log joint (or −ELBO) per training point; the outer loss is the negative objective
-per training point (or the mean validation NLL for ``"validation"``).
+- :func:`linear_evidence_problem` — the exact evidence of the linear model, from
+  :mod:`jaxsbi.evidence` (:func:`~jaxsbi.evidence.log_evidence_gaussian_prior`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,273 +22,32 @@ import numpy as np
 from jax import Array
 
 from jaxsbi.evidence import log_evidence_gaussian_prior, sufficient_stats
+from jaxsbi.hpo.laplace import HessianKind, _laplace
 
-# The checked public log_evidence_gaussian_prior cannot run under jit when the statistics are
-# closed-over constants (its finiteness check converts a traced reduction to bool), so the
-# compiled implementation is called directly; the statistics are checked once, here.
+# Dataset and prune_mask are not used here: src/jaxsbi/experiments/hpo.py imports them from this
+# module (drop both `as` imports once it reads them from jaxsbi.hpo).
+from jaxsbi.hpo.likelihood import Dataset as Dataset
+from jaxsbi.hpo.likelihood import (
+    Model,
+    Splits,
+    _neg_log_joint,
+    linear_model,
+    log_prior,
+    nll_per_example,
+    prior_precision,
+)
 from jaxsbi.hpo.problem import Problem, make_problem
+from jaxsbi.hpo.variational import elbo
+from jaxsbi.hpo.variational import prune_mask as prune_mask
 
 __all__ = [
-    "Model",
-    "Dataset",
-    "Splits",
-    "nll_per_example",
-    "log_prior",
-    "prior_precision",
-    "hessian_nll",
-    "LaplaceEvidence",
-    "laplace_log_evidence",
-    "gaussian_kl_diag",
-    "elbo",
-    "prune_mask",
     "kfold_weights",
-    "linear_model",
     "map_problem",
     "laplace_problem",
     "elbo_problem",
     "cv_problem",
     "linear_evidence_problem",
 ]
-
-_LOG_2PI = 1.8378770664093453
-HessianKind = Literal["exact", "ggn", "diag"]
-
-
-class Model(NamedTuple):
-    """A parametric model with a factorised prior.
-
-    Attributes:
-        apply: ``apply(w, x) -> f`` for one input x; w shape ``(P,)``; f shape ``()`` for the
-            Gaussian likelihood or ``(C,)`` logits for the categorical one.
-        likelihood: ``"gaussian"`` or ``"categorical"``.
-        noise_precision: β of the Gaussian likelihood (ignored for categorical).
-        groups: the hyperparameter index of each parameter, int shape ``(P,)``.
-        num_hyper: H, the number of groups.
-    """
-
-    apply: Callable[[Array, Array], Array]
-    likelihood: str
-    noise_precision: float
-    groups: np.ndarray
-    num_hyper: int
-
-
-class Dataset(NamedTuple):
-    """Inputs ``x`` ``(N, ...)`` and targets ``y`` ``(N,)`` (floats, or int class labels)."""
-
-    x: Array
-    y: Array
-
-
-class Splits(NamedTuple):
-    """Training, validation and test sets."""
-
-    train: Dataset
-    val: Dataset
-    test: Dataset
-
-
-def _nll_one(model: Model, w: Array, x: Array, y: Array) -> Array:
-    f = model.apply(w, x)
-    if model.likelihood == "gaussian":
-        beta = model.noise_precision
-        return 0.5 * beta * (y - f) ** 2 - 0.5 * (jnp.log(beta) - _LOG_2PI)
-    return -jax.nn.log_softmax(f)[y]
-
-
-def nll_per_example(model: Model, w: Array, data: Dataset) -> Array:
-    """−ln p(y_n | x_n, w) for every example, shape ``(N,)``."""
-    return jax.vmap(lambda x, y: _nll_one(model, w, x, y))(data.x, data.y)
-
-
-def prior_precision(model: Model, h: Array) -> Array:
-    """A = exp(h)[groups], shape ``(P,)``."""
-    return jnp.exp(h)[jnp.asarray(model.groups)]
-
-
-def log_prior(model: Model, w: Array, h: Array) -> Array:
-    """ln N(w | 0, A⁻¹), shape ``()``."""
-    a = prior_precision(model, h)
-    return 0.5 * jnp.sum(jnp.log(a) - _LOG_2PI - a * w**2)
-
-
-def _neg_log_joint(model: Model, w: Array, h: Array, data: Dataset, weights=None) -> Array:
-    nll = nll_per_example(model, w, data)
-    nll = jnp.sum(nll) if weights is None else jnp.sum(weights * nll)
-    return nll - log_prior(model, w, h)
-
-
-def _output_hessian(model: Model, f: Array) -> Array:
-    """Λ = ∇²_f (−ln p(y|f)): β (Gaussian) or diag(p) − ppᵀ (softmax)."""
-    if model.likelihood == "gaussian":
-        return jnp.full((1, 1), model.noise_precision, f.dtype)
-    p = jax.nn.softmax(f)
-    return jnp.diag(p) - p[:, None] * p[None, :]
-
-
-def hessian_nll(
-    model: Model, w: Array, data: Dataset, kind: HessianKind = "ggn", chunk: int = 256
-) -> Array:
-    """The Hessian of Σ_n −ln p(y_n|x_n, w): ``(P, P)``, or its GGN diagonal ``(P,)``.
-
-    ``"exact"`` differentiates twice; ``"ggn"`` = Σ J_nᵀΛ_nJ_n (positive semidefinite);
-    ``"diag"`` = diag(Σ J_nᵀΛ_nJ_n), accumulated over chunks of ``chunk`` examples.
-    """
-    if kind == "exact":
-        return jax.hessian(lambda ww: jnp.sum(nll_per_example(model, ww, data)))(w)
-
-    def per_example(x):
-        jac = jax.jacrev(lambda ww: jnp.atleast_1d(model.apply(ww, x)))(w)  # (C, P)
-        lam = _output_hessian(model, jnp.atleast_1d(model.apply(w, x)))
-        if kind == "ggn":
-            return jac.T @ lam @ jac
-        return jnp.sum(jac * (lam @ jac), axis=0)
-
-    n = data.x.shape[0]
-    c = min(chunk, n)
-    num = -(-n // c)
-    pad = num * c - n
-    xs = jnp.concatenate([data.x, jnp.zeros((pad,) + data.x.shape[1:], data.x.dtype)])
-    keep = jnp.concatenate([jnp.ones((n,), w.dtype), jnp.zeros((pad,), w.dtype)])
-    xs = xs.reshape((num, c) + data.x.shape[1:])
-    keep = keep.reshape(num, c)
-
-    def body(acc, inp):
-        xb, kb = inp
-        hb = jax.vmap(per_example)(xb)
-        kb = kb.reshape((c,) + (1,) * (hb.ndim - 1))
-        return acc + jnp.sum(kb * hb, axis=0), None
-
-    shape = (w.shape[0],) * (2 if kind == "ggn" else 1)
-    acc, _ = jax.lax.scan(body, jnp.zeros(shape, w.dtype), (xs, keep))
-    return acc
-
-
-class LaplaceEvidence(NamedTuple):
-    """Laplace approximation at w.
-
-    Attributes:
-        log_evidence: ln p(D|h) ≈ ln p(D, ŵ|h) + (P/2) ln 2π − ½ ln|H|; NaN if H is not
-            positive definite.
-        log_det: ln|H|, shape ``()``.
-        min_eigenvalue: the smallest eigenvalue of H (``exact``/``ggn``: by eigvalsh only when
-            the Cholesky factorisation fails, else the smallest pivot²-free lower bound is not
-            computed and the field is +inf; ``diag``: the smallest diagonal entry).
-    """
-
-    log_evidence: Array
-    log_det: Array
-    min_eigenvalue: Array
-
-
-def _laplace(model: Model, w: Array, h: Array, data: Dataset, hessian: HessianKind):
-    a = prior_precision(model, h)
-    log_joint = -_neg_log_joint(model, w, h, data)
-    p = w.shape[0]
-    h_nll = hessian_nll(model, w, data, hessian)
-    if hessian == "diag":
-        d = h_nll + a
-        log_det = jnp.sum(jnp.log(d))  # NaN where an entry is not positive
-        min_eig = jnp.min(d)
-    else:
-        mat = h_nll + jnp.diag(a)
-        mat = 0.5 * (mat + mat.T)
-        chol = jnp.linalg.cholesky(mat)
-        log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))  # NaN if not positive definite
-        min_eig = jax.lax.cond(
-            jnp.all(jnp.isfinite(chol)),
-            lambda m: jnp.asarray(jnp.inf, m.dtype),
-            lambda m: jnp.linalg.eigvalsh(m)[0],
-            mat,
-        )
-    return LaplaceEvidence(log_joint + 0.5 * p * _LOG_2PI - 0.5 * log_det, log_det, min_eig)
-
-
-def laplace_log_evidence(
-    model: Model, w, h, data: Dataset, hessian: HessianKind = "ggn", *, check: bool = True
-) -> LaplaceEvidence:
-    """The Laplace approximation of ln p(D|h) at the mode w.
-
-    Args:
-        model: the model.
-        w: the mode (MAP) of the posterior, shape ``(P,)``.
-        h: log prior precisions, shape ``(H,)``.
-        data: the training data.
-        hessian: ``"exact"``, ``"ggn"`` or ``"diag"`` (see the module docstring).
-        check: raise when H is not positive definite (eager calls only).
-
-    Returns:
-        :class:`LaplaceEvidence`. Exact for the linear-Gaussian model with any ``hessian``
-        except ``"diag"`` (which drops the off-diagonal curvature).
-
-    Raises:
-        ValueError: H not positive definite at w (w is no mode; with ``"exact"`` try ``"ggn"``).
-    """
-    if hessian not in ("exact", "ggn", "diag"):
-        raise ValueError(f"hessian must be 'exact', 'ggn' or 'diag'; got {hessian!r}")
-    w = jnp.asarray(w)
-    h = jnp.asarray(h, w.dtype)
-    if w.shape != (len(model.groups),) or h.shape != (model.num_hyper,):
-        raise ValueError(
-            f"w must have shape ({len(model.groups)},) and h ({model.num_hyper},); got "
-            f"{w.shape} and {h.shape}"
-        )
-    out = jax.jit(lambda ww, hh: _laplace(model, ww, hh, data, hessian))(w, h)
-    if (
-        check
-        and not isinstance(out.log_det, jax.core.Tracer)
-        and not np.isfinite(float(out.log_evidence))
-    ):
-        raise ValueError(
-            f"the Hessian of the negative log joint is not positive definite at w (smallest "
-            f"eigenvalue {float(out.min_eigenvalue):.4g}): w is not a mode of the posterior, so "
-            "the Laplace approximation does not exist there. Fit w to convergence first, or use "
-            "hessian='ggn' (positive definite by construction)"
-        )
-    return out
-
-
-def gaussian_kl_diag(mu: Array, sigma: Array, precision: Array) -> Array:
-    """KL(N(μ, diag σ²) ‖ N(0, diag 1/a)) = ½Σ[aσ² + aμ² − 1 − ln(aσ²)]; all ``(P,)`` -> ``()``."""
-    s2a = precision * sigma**2
-    return 0.5 * jnp.sum(s2a + precision * mu**2 - 1.0 - jnp.log(s2a))
-
-
-def _split_q(q: Array) -> tuple[Array, Array]:
-    p = q.shape[0] // 2
-    return q[:p], jax.nn.softplus(q[p:])
-
-
-def elbo(model: Model, q: Array, h: Array, data: Dataset, eps: Array) -> Array:
-    """The evidence lower bound (Graves 2011) with q = N(μ, diag σ²), σ = softplus(ρ).
-
-    Args:
-        model: the model.
-        q: variational parameters [μ; ρ], shape ``(2P,)``.
-        h: log prior precisions, shape ``(H,)``.
-        data: the training data.
-        eps: fixed standard-normal base noise, shape ``(S, P)`` (S reparameterised samples).
-
-    Returns:
-        (1/S)Σ_s ln p(D | μ + σ ⊙ ε_s) − KL(q ‖ p(w|h)), shape ``()``.
-    """
-    mu, sigma = _split_q(q)
-    expected = jnp.mean(
-        jax.vmap(lambda e: -jnp.sum(nll_per_example(model, mu + sigma * e, data)))(eps)
-    )
-    return expected - gaussian_kl_diag(mu, sigma, prior_precision(model, h))
-
-
-def prune_mask(mu: Array, sigma: Array, threshold: float = 0.95) -> Array:
-    """Parameters kept after pruning by the relative density q(0)/q(μ) = exp(−μ²/2σ²).
-
-    A parameter whose zero value is nearly as probable as its mean under q (relative density
-    ≥ ``threshold``) is pruned (set to 0).
-
-    Returns:
-        Boolean mask of kept parameters, shape ``(P,)``.
-    """
-    return jnp.exp(-(mu**2) / (2.0 * sigma**2)) < threshold
 
 
 def kfold_weights(num_points: int, num_folds: int) -> Array:
@@ -467,12 +217,6 @@ def cv_problem(
         test_loss=averaged(_mean_nll(model, data.test)),
         **kw,
     )
-
-
-def linear_model(num_features: int, beta: float, groups=None) -> Model:
-    """The linear-Gaussian model f(φ, w) = φᵀw on precomputed features φ ``(M,)``."""
-    groups = np.zeros(num_features, int) if groups is None else np.asarray(groups, int)
-    return Model(lambda w, phi: phi @ w, "gaussian", float(beta), groups, int(groups.max()) + 1)
 
 
 def linear_evidence_problem(data: Splits, beta: float, lower, upper, groups=None, **kw) -> Problem:
