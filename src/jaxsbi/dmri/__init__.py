@@ -44,9 +44,8 @@ from jaxsbi.dmri.compartments import zeppelin as zeppelin
 from jaxsbi.dmri.dti import TensorFit as TensorFit
 from jaxsbi.dmri.dti import fit_tensor as fit_tensor
 from jaxsbi.dmri.dti import fractional_anisotropy as fractional_anisotropy
-from jaxsbi.dmri.family import DmriFamily as DmriFamily
 from jaxsbi.dmri.family import dmri_family as dmri_family
-from jaxsbi.dmri.family import make_tokens as make_tokens
+from jaxsbi.dmri.family_record import DmriFamily as DmriFamily
 from jaxsbi.dmri.io import PreparedDWI as PreparedDWI
 from jaxsbi.dmri.io import b0_mask_otsu as b0_mask_otsu
 from jaxsbi.dmri.io import load_dipy_sample as load_dipy_sample
@@ -73,6 +72,7 @@ from jaxsbi.dmri.protocol import load_fsl as load_fsl
 from jaxsbi.dmri.protocol import make_protocol as make_protocol
 from jaxsbi.dmri.protocol import random_multishell as random_multishell
 from jaxsbi.dmri.protocol import uk_biobank_like as uk_biobank_like
+from jaxsbi.dmri.tokens import make_tokens as make_tokens
 from jaxsbi.dmri.tractography import TrackingConfig as TrackingConfig
 from jaxsbi.dmri.tractography import track as track
 from jaxsbi.dmri.volume import map_voxels as map_voxels

@@ -1,9 +1,10 @@
 """MCMC baseline: per-voxel NUTS on the exact Rician likelihood, and model evidences.
 
-**Voxel model.** :func:`voxel_model` fixes a structure M of :class:`~jaxsbi.dmri.family.DmriFamily`
-and a protocol. Its prior is the family's p(θ | M) (plus an optional S0 ~ U(s0_lo, s0_hi) for
-data normalised by a noisy b0); the likelihood is the product over measurements of the exact
-Rician (or Gaussian, if M's noise model says so) density with ν = S0·S(b, g; θ), σ = S0/SNR.
+**Voxel model.** :func:`voxel_model` fixes a structure M of
+:class:`~jaxsbi.dmri.family_record.DmriFamily` and a protocol. Its prior is the family's
+p(θ | M) (plus an optional S0 ~ U(s0_lo, s0_hi) for data normalised by a noisy b0); the
+likelihood is the product over measurements of the exact Rician (or Gaussian, if M's noise
+model says so) density with ν = S0·S(b, g; θ), σ = S0/SNR.
 
 **Unconstrained coordinates** (for NUTS; every map has an exact, normalised prior density):
 
@@ -51,7 +52,7 @@ from jax import Array
 from jax.scipy.special import logsumexp
 
 from jaxsbi.dmri.compartments import COMPARTMENTS, Tissue, tissue_signal
-from jaxsbi.dmri.family import _UM2_PER_MS, DmriFamily
+from jaxsbi.dmri.family_record import _UM2_PER_MS, DmriFamily
 from jaxsbi.dmri.noise import gaussian_log_prob, rician_log_prob
 from jaxsbi.dmri.protocol import Protocol
 from jaxsbi.dmri.volume import map_voxels

@@ -157,7 +157,7 @@ def summarize_voxel(
     """Summaries of ONE voxel's posterior (pure; ``vmap`` over voxels).
 
     Args:
-        family: a :class:`~jaxsbi.dmri.family.DmriFamily` (or its θ names), static.
+        family: a :class:`~jaxsbi.dmri.family_record.DmriFamily` (or its θ names), static.
         structures: ``Structure`` with ``active (S, 6)``, or the ``(S, 6)`` bits (concrete
             ones are validated; a traced array is taken as is).
         probabilities: ``(S,)`` p(M_s | x).
@@ -278,7 +278,7 @@ def summarize(
     """Summaries of V voxels (see the module docstring); inputs checked before ``jit``.
 
     Args:
-        family: a :class:`~jaxsbi.dmri.family.DmriFamily` (or its θ names).
+        family: a :class:`~jaxsbi.dmri.family_record.DmriFamily` (or its θ names).
         structures: ``Structure`` with ``active (S, 6)`` (or the bits).
         probabilities: ``(V, S)``, rows summing to 1.
         theta: ``(V, n, d)`` draws, d = ``len(family.param_names)``.

@@ -1,7 +1,7 @@
 """PRISM on the dMRI family: sub-family model probabilities, fibre axes, whole-volume inference.
 
 Helpers between a trained :func:`jaxsbi.prism.prism_estimator` on a
-:class:`~jaxsbi.dmri.family.DmriFamily` and the MCMC baseline (:mod:`jaxsbi.dmri.baseline`):
+:class:`~jaxsbi.dmri.family_record.DmriFamily` and the MCMC baseline (:mod:`jaxsbi.dmri.baseline`):
 
 - :func:`subfamily_probabilities` — q(M | x, λ) conditioned on a small set of structures
   (renormalised over them), the quantity that evidence-based probabilities of those models
@@ -27,7 +27,7 @@ import numpy as np
 from jax import Array
 from jax.scipy.special import logsumexp
 
-from jaxsbi.dmri.family import DmriFamily
+from jaxsbi.dmri.family_record import DmriFamily
 from jaxsbi.dmri.protocol import Protocol, make_protocol, repulsion_axes
 from jaxsbi.dmri.volume import map_voxels
 from jaxsbi.tasks.symbolic import Structure, check_lambda
