@@ -177,7 +177,7 @@ def test_untrained_structure_decoder_is_exactly_the_prior():
     """prior_skip adds the exact autoregressive prior log-odds, and adaLN-Zero starts the learned
     correction at 0: a fresh network's q(M | x, λ) is p(M | λ) over all 2^K − 1 structures. The
     family's closed-form log-odds equal those by enumeration."""
-    from jaxsbi.prism.estimator import _prior_logits_fn
+    from jaxsbi.prism.structure import _prior_logits_fn
 
     family = linear_gaussian_family(4, n_points=16)
     est = prism_estimator(family, SMALL)
