@@ -27,7 +27,7 @@ live on the upper hemisphere, written as (u = cos θ, φ): the box prior u ~ U(0
 entry has a box prior (so prior standardisation and the PRISM θ-density are simple), and
 the signal is smooth in (u, φ). The price is the seam at φ = 0 ≡ 2π and at the equator
 (u = 0, where μ and −μ meet). The MCMC baseline samples in a seam-free unconstrained space
-instead (see :mod:`jaxsbi.dmri.baseline`). d⊥ ≤ d∥ is a box via the ratio. Diffusivities
+instead (see :mod:`jaxsbi.dmri.voxel`). d⊥ ≤ d∥ is a box via the ratio. Diffusivities
 are in µm²/ms (= 1e-3 mm²/s) so all entries are O(1) in float32.
 
 *Fractions.* The active compartments' volume fractions are Dirichlet(1) on the simplex.
