@@ -51,10 +51,9 @@ from jaxsbi.dmri.io import prepare_dwi as prepare_dwi
 from jaxsbi.dmri.io import save_map_png as save_map_png
 from jaxsbi.dmri.io import save_maps as save_maps
 from jaxsbi.dmri.io import save_nifti as save_nifti
-from jaxsbi.dmri.maps import VoxelSummary as VoxelSummary
 from jaxsbi.dmri.maps import mixture_samples as mixture_samples
-from jaxsbi.dmri.maps import volume_maps as volume_maps
-from jaxsbi.dmri.maps import write_maps as write_maps
+from jaxsbi.dmri.maps_volume import volume_maps as volume_maps
+from jaxsbi.dmri.maps_volume import write_maps as write_maps
 from jaxsbi.dmri.noise import add_gaussian_noise as add_gaussian_noise
 from jaxsbi.dmri.noise import add_rician_noise as add_rician_noise
 from jaxsbi.dmri.noise import gaussian_log_prob as gaussian_log_prob
@@ -76,3 +75,4 @@ from jaxsbi.dmri.tractography import track as track
 from jaxsbi.dmri.volume import map_voxels as map_voxels
 from jaxsbi.dmri.voxel import VoxelModel as VoxelModel
 from jaxsbi.dmri.voxel import voxel_model as voxel_model
+from jaxsbi.dmri.voxel_summary import VoxelSummary as VoxelSummary

@@ -28,6 +28,7 @@ from jaxsbi.dmri.protocol import Protocol
 
 __all__ = [
     "COMPARTMENTS",
+    "STICKS",
     "Tissue",
     "ball",
     "stick",
@@ -44,6 +45,7 @@ __all__ = [
 
 # The order of the fractions in a Tissue.
 COMPARTMENTS = ("ball", "stick1", "stick2", "stick3", "zeppelin", "dot")
+STICKS = COMPARTMENTS[1:4]  # the nested sticks, in order
 
 
 def ball(protocol: Protocol, d: Array) -> Array:

@@ -38,18 +38,25 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxsbi.dmri.compartments import COMPARTMENTS, orientation_from_cos
+from jaxsbi.dmri.compartments import COMPARTMENTS, STICKS, orientation_from_cos
 from jaxsbi.dmri.dti import _eigh3
+from jaxsbi.dmri.maps_volume import (
+    angle_between_axes,
+    direction_rgb,
+    save_montage,
+    volume_maps,
+    write_maps,
+)
+from jaxsbi.dmri.voxel_summary import VoxelSummary
 
 __all__ = [
-    "VoxelSummary",
     "required_param_names",
     "summarize_voxel",
     "summarize",
@@ -62,45 +69,13 @@ __all__ = [
     "write_maps",
 ]
 
-_STICKS = ("stick1", "stick2", "stick3")
 _NUM_COMP = len(COMPARTMENTS)
-
-
-class VoxelSummary(NamedTuple):
-    """Posterior summaries of one voxel (leading ``(V,)`` when batched).
-
-    Attributes:
-        valid: ``()`` bool: every input of the voxel was finite (False: a failed fit; all
-            other fields are 0).
-        num_sticks_probability: ``(4,)`` P(k sticks | x), k = 0..3.
-        expected_num_sticks: ``()``.
-        map_model: ``()`` int32 index of the most probable structure.
-        map_probability: ``()`` its probability.
-        fraction_mean: ``(6,)`` posterior-mean volume fractions (``COMPARTMENTS`` order).
-        fraction_sd: ``(6,)`` their posterior sd.
-        stick_presence: ``(3,)`` weight of the draws whose structure has stick k.
-        stick_direction: ``(3, 3)`` axis mean of stick k (rows; unit, z ≥ 0; 0 if absent).
-        stick_dispersion: ``(3,)`` 1 − λ₁ of E[μμᵀ] (0: all draws on one axis).
-        stick_cone: ``(3,)`` cone of uncertainty at ``level``, degrees.
-    """
-
-    valid: Array
-    num_sticks_probability: Array
-    expected_num_sticks: Array
-    map_model: Array
-    map_probability: Array
-    fraction_mean: Array
-    fraction_sd: Array
-    stick_presence: Array
-    stick_direction: Array
-    stick_dispersion: Array
-    stick_cone: Array
 
 
 def required_param_names() -> tuple[str, ...]:
     """θ entries the maps read: every compartment's fraction and the sticks' (u, φ)."""
     names = [f"{c}.f" for c in COMPARTMENTS]
-    for s in _STICKS:
+    for s in STICKS:
         names += [f"{s}.u", f"{s}.phi"]
     return tuple(names)
 
@@ -218,8 +193,8 @@ def summarize_voxel(
     f_sd = jnp.sqrt(jnp.maximum(f_var, 0.0))
 
     # per stick k (vmapped: one copy of the eigen/sort code): axis mean, dispersion, cone
-    u_cols = jnp.asarray([col[f"{name}.u"] for name in _STICKS])
-    phi_cols = jnp.asarray([col[f"{name}.phi"] for name in _STICKS])
+    u_cols = jnp.asarray([col[f"{name}.u"] for name in STICKS])
+    phi_cols = jnp.asarray([col[f"{name}.phi"] for name in STICKS])
 
     def stick_axis(u, phi, present):
         mu = jax.vmap(orientation_from_cos)(u, phi)  # (n, 3)
@@ -441,13 +416,3 @@ def mixture_samples(probabilities, thetas: Sequence) -> tuple[np.ndarray, np.nda
         axis=1,
     )
     return theta, model, weights
-
-
-# The volume half of the map layer; imported last, as it uses VoxelSummary and _STICKS above.
-from jaxsbi.dmri.maps_volume import (  # noqa: E402
-    angle_between_axes,
-    direction_rgb,
-    save_montage,
-    volume_maps,
-    write_maps,
-)

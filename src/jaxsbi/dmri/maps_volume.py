@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxsbi.dmri.compartments import COMPARTMENTS
+from jaxsbi.dmri.compartments import COMPARTMENTS, STICKS
 from jaxsbi.dmri.io import save_maps
-from jaxsbi.dmri.maps import _STICKS, VoxelSummary
+from jaxsbi.dmri.voxel_summary import VoxelSummary
 
 __all__ = ["volume_maps", "direction_rgb", "angle_between_axes", "save_montage", "write_maps"]
 
@@ -120,7 +120,7 @@ def volume_maps(
             maps[f"f_{name}"] = place(f_mean[:, c])
             maps[f"f_{name}_sd"] = place(f_sd[:, c])
     direction = np.asarray(summary.stick_direction)
-    for k, name in enumerate(_STICKS):
+    for k, name in enumerate(STICKS):
         if not np.any(presence[:, k] > 0):
             continue
         f = f_mean[:, 1 + k]

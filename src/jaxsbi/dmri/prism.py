@@ -27,6 +27,7 @@ import numpy as np
 from jax import Array
 from jax.scipy.special import logsumexp
 
+from jaxsbi.dmri.compartments import STICKS
 from jaxsbi.dmri.family_record import DmriFamily
 from jaxsbi.dmri.protocol import Protocol, make_protocol, repulsion_axes
 from jaxsbi.dmri.volume import map_voxels
@@ -44,8 +45,6 @@ __all__ = [
     "PrismMapSamples",
     "shelled_protocol",
 ]
-
-_STICKS = ("stick1", "stick2", "stick3")
 
 
 def stack_structures(structures: Sequence[Structure]) -> Structure:
@@ -126,7 +125,7 @@ def _feature_layout(family: DmriFamily, structure: Structure) -> tuple[list[int]
         for j, name in enumerate(family.param_names)
         if mask[j] and not name.endswith((".u", ".phi"))
     ]
-    axes = [c for c in (*_STICKS, "zeppelin") if mask[family.index(f"{c}.u")]]
+    axes = [c for c in (*STICKS, "zeppelin") if mask[family.index(f"{c}.u")]]
     return scalars, axes
 
 
