@@ -23,18 +23,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsbi.diagnostics import c2st
-from jaxsbi.io import machine_info
+from jaxsbi.experiments.aalr import AALRConfig
+from jaxsbi.experiments.run_folder import machine_info
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
-from jaxsbi.pipeline import AALRConfig, build_estimator, train_estimator
+from jaxsbi.ratio import build_estimator
 from jaxsbi.tasks import SBIBM_OBSERVATION_1, get_task, load_sbibm_reference, reference_posterior
-from jaxsbi.train import simulate
+from jaxsbi.train import simulate, train_estimator
 
 ROOT = Path(__file__).resolve().parent
 CONFIGS = ROOT.parent / "configs"
 
 
 def _config(task: str) -> AALRConfig:
-    from jaxsbi.config import load_config
+    from jaxsbi.experiments.registry import load_config
 
     return load_config(CONFIGS / f"{task}_aalr.toml")
 

@@ -102,10 +102,11 @@ def run_jaxsbi(task_name: str, data, x_obs, budget: int) -> dict:
     import jax
     import numpy as np
 
-    from jaxsbi.config import load_config
+    from jaxsbi.experiments.registry import load_config
     from jaxsbi.mcmc import sample_posterior
-    from jaxsbi.pipeline import build_estimator, train_estimator
+    from jaxsbi.ratio import build_estimator
     from jaxsbi.tasks import get_task
+    from jaxsbi.train import train_estimator
 
     cfg = load_config(ROOT.parent / "configs" / f"{task_name}_aalr.toml")
     task = get_task(task_name)
@@ -152,7 +153,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from jaxsbi.diagnostics import c2st
-    from jaxsbi.io import machine_info
+    from jaxsbi.experiments.run_folder import machine_info
     from jaxsbi.tasks import get_task, load_sbibm_observation, load_sbibm_reference
     from jaxsbi.train import simulate
 

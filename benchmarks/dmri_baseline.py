@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsbi import dmri
-from jaxsbi.io import machine_info, write_json
+from jaxsbi.experiments.run_folder import machine_info, write_json
 from jaxsbi.mcmc import SamplerConfig
 
 OUT = Path(__file__).parent / "results"

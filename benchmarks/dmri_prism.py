@@ -60,14 +60,14 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from jaxsbi import dmri  # noqa: E402
-from jaxsbi.config import load_config  # noqa: E402
 from jaxsbi.diagnostics import c2st  # noqa: E402
 from jaxsbi.dmri import prism as dp  # noqa: E402
-from jaxsbi.io import machine_info, write_json  # noqa: E402
+from jaxsbi.experiments.prism import build_family  # noqa: E402
+from jaxsbi.experiments.registry import load_config  # noqa: E402
+from jaxsbi.experiments.run_folder import machine_info, write_json  # noqa: E402
 from jaxsbi.mcmc import SamplerConfig  # noqa: E402
 from jaxsbi.prism import prism_estimator  # noqa: E402
 from jaxsbi.prism.evaluate import reliability  # noqa: E402
-from jaxsbi.prism.experiment import build_family  # noqa: E402
 from jaxsbi.tasks.symbolic import Structure, all_structures  # noqa: E402
 from jaxsbi.train import fit, online_source  # noqa: E402
 

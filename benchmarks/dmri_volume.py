@@ -51,7 +51,7 @@ from PIL import Image
 from jaxsbi import dmri
 from jaxsbi.dmri import maps as dmaps
 from jaxsbi.dmri import tractography as tr
-from jaxsbi.io import machine_info, write_json
+from jaxsbi.experiments.run_folder import machine_info, write_json
 from jaxsbi.mcmc import SamplerConfig
 
 OUT = Path(__file__).parent / "results"

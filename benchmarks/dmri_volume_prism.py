@@ -57,12 +57,12 @@ from dmri_prism import load_params  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from jaxsbi import dmri  # noqa: E402
-from jaxsbi.config import load_config  # noqa: E402
 from jaxsbi.dmri import maps as dmaps  # noqa: E402
 from jaxsbi.dmri import prism as dp  # noqa: E402
-from jaxsbi.io import machine_info, write_json  # noqa: E402
+from jaxsbi.experiments.prism import build_family  # noqa: E402
+from jaxsbi.experiments.registry import load_config  # noqa: E402
+from jaxsbi.experiments.run_folder import machine_info, write_json  # noqa: E402
 from jaxsbi.prism import prism_estimator  # noqa: E402
-from jaxsbi.prism.experiment import build_family  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).parent / "results"

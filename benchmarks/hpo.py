@@ -35,14 +35,14 @@ import numpy as np
 
 from jaxsbi import evidence as ev
 from jaxsbi import hpo
-from jaxsbi.hpo.experiment import (
+from jaxsbi.experiments.hpo import (
     DigitsConfig,
     digits_problem,
     polynomial_problem,
     polynomial_splits,
 )
+from jaxsbi.experiments.run_folder import machine_info, write_json
 from jaxsbi.hpo.models import load_digits_splits
-from jaxsbi.io import machine_info, write_json
 
 OUT = Path(__file__).parent / "results" / "hpo.json"
 GRADIENT = ("rmad", "drmad", "greedy", "hoag")

@@ -44,14 +44,21 @@ from jaxsbi.diagnostics import (
     roc_plot,
 )
 from jaxsbi.diagnostics.training import loss_plot
-from jaxsbi.io import machine_info, write_json
+from jaxsbi.experiments.run_folder import machine_info, write_json
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
 from jaxsbi.nn.conv import ConvEmbedding
-from jaxsbi.pipeline import online_sampler
 from jaxsbi.ratio import aalr
 from jaxsbi.tasks.physics.lens_imaging import image_moments
 from jaxsbi.tasks.physics.lensing import LensingConfig, lensing, lensing_simulator
-from jaxsbi.train import TrainConfig, array_source, fit, online_source, simulate, split
+from jaxsbi.train import (
+    TrainConfig,
+    array_source,
+    fit,
+    online_sampler,
+    online_source,
+    simulate,
+    split,
+)
 
 ROOT = Path(__file__).resolve().parent
 LEVELS = (0.5, 0.68, 0.9, 0.95)

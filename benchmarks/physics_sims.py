@@ -41,7 +41,7 @@ import numpy as np
 from scipy import stats
 
 from jaxsbi.distributions import uniform
-from jaxsbi.io import machine_info, write_json
+from jaxsbi.experiments.run_folder import machine_info, write_json
 from jaxsbi.likelihood_free import equal_weight_samples, pilot_scale, rejection_abc, smc_abc
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
 from jaxsbi.tasks.physics import (
@@ -446,10 +446,11 @@ def mg1_aalr_log_summaries(quick: bool) -> dict:
     initial scale to resolve it. log(1 + x) is a bijection of x ≥ 0, so the posterior is the
     same, and the C2ST against the same ABC reference measures what the transform buys. (The
     pipeline has no x transform; this runs its public functions on a wrapped task.)"""
-    from jaxsbi.config import load_config
     from jaxsbi.diagnostics import c2st, ratio_roc_check
-    from jaxsbi.pipeline import build_estimator, train_estimator
+    from jaxsbi.experiments.registry import load_config
+    from jaxsbi.ratio import build_estimator
     from jaxsbi.tasks import Task
+    from jaxsbi.train import train_estimator
 
     cfg = load_config(Path(__file__).resolve().parent.parent / "configs" / "mg1_aalr.toml")
     base = mg1()

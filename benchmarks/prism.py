@@ -30,7 +30,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def _load(size: int):
-    from jaxsbi.config import load_config
+    from jaxsbi.experiments.registry import load_config
 
     return load_config(ROOT / "configs" / f"prism_k{size}.toml")
 
@@ -92,8 +92,8 @@ def _headline(size: int, metrics: dict, train_s: float | None = None) -> dict:
 def run_size(size: int, quick: bool) -> dict:
     import jax
 
-    from jaxsbi.io import machine_info, prepare_run_dir
-    from jaxsbi.prism.experiment import run_prism
+    from jaxsbi.experiments.prism import run_prism
+    from jaxsbi.experiments.run_folder import machine_info, prepare_run_dir
 
     cfg = _load(size)
     if quick:

@@ -31,10 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsbi.bench import SBIBM_TASKS, BenchConfig
-from jaxsbi.config import load_config
 from jaxsbi.diagnostics import c2st
-from jaxsbi.io import machine_info
+from jaxsbi.experiments.bench import SBIBM_TASKS, BenchConfig
+from jaxsbi.experiments.registry import load_config
+from jaxsbi.experiments.run_folder import machine_info
 from jaxsbi.mcmc import sample_posterior
 from jaxsbi.tasks import get_task, load_sbibm_observation, load_sbibm_reference
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxsbi.io import machine_info
+from jaxsbi.experiments.run_folder import machine_info
 from jaxsbi.tasks import get_task, task_names
 
 RESULTS = Path(__file__).resolve().parent / "results"

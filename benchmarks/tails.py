@@ -10,7 +10,7 @@ observations sit at prior-predictive radii ≈ 0.4, 1.8, 3.2 and 4.2 (the last t
 log Z (≈ 0 for a calibrated ratio) of (a) one round of AALR on ``--simulations`` prior
 simulations, (b) the same with the whole budget of (c) in one round, (c) ``--rounds`` truncated
 rounds (:func:`jaxsbi.sequential.truncated_posterior`), (d) one round of balanced NRE
-(``NetworkConfig(balance=100)``, Delaunoy et al. 2022) on ``--simulations``. Besides C2ST, each
+(``RatioNetworkConfig(balance=100)``, Delaunoy et al. 2022) on ``--simulations``. Besides C2ST, each
 posterior's spread and bias against the exact one: ``sd_ratio`` (draws' sd / exact sd, mean over
 the two dimensions; > 1 is conservative) and ``bias_sd`` (|mean − exact mean| in exact sds).
 ``--only balanced`` reruns column (d) alone and merges it into an existing JSON.
@@ -32,12 +32,12 @@ import numpy as np
 
 from jaxsbi.diagnostics import c2st
 from jaxsbi.distributions import normal
-from jaxsbi.io import machine_info
+from jaxsbi.experiments.run_folder import machine_info
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
-from jaxsbi.pipeline import NetworkConfig, build_estimator, train_estimator
+from jaxsbi.ratio import RatioNetworkConfig, build_estimator
 from jaxsbi.sequential import TruncationConfig, truncated_posterior
 from jaxsbi.tasks import Task
-from jaxsbi.train import TrainConfig, simulate
+from jaxsbi.train import TrainConfig, simulate, train_estimator
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NOISE = 0.1
@@ -71,7 +71,7 @@ def spread(theta, x) -> dict:
 
 
 def one_round(task, n, seed, x_obs, network=None):
-    est = build_estimator(task, network or NetworkConfig())
+    est = build_estimator(task, network or RatioNetworkConfig())
     data = simulate(jax.random.key(seed), task, n)
     params, _, _ = train_estimator(jax.random.key(seed + 1), task, est, TrainConfig(), data=data,
                                    progress=False)
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     for i, x in enumerate(X_OBS):
         t0 = time.perf_counter()
         res = truncated_posterior(jax.random.key(args.seed + 10 + i), task,
-                                  build_estimator(task, NetworkConfig()), x, TrainConfig(),
+                                  build_estimator(task, RatioNetworkConfig()), x, TrainConfig(),
                                   SamplerConfig(),
                                   TruncationConfig(num_rounds=args.rounds,
                                                    simulations_per_round=args.simulations))
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
 
 def _balanced_column(task, args, out) -> None:
     t0 = time.perf_counter()
-    bal = one_round(task, args.simulations, args.seed, X_OBS, NetworkConfig(balance=100.0))
+    bal = one_round(task, args.simulations, args.seed, X_OBS, RatioNetworkConfig(balance=100.0))
     out["one_round_balanced_s"] = time.perf_counter() - t0
     out["load_avg_balanced"] = os.getloadavg()[0]
     for i, (x, row) in enumerate(zip(X_OBS, out["observations"], strict=True)):

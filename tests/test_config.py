@@ -2,8 +2,9 @@ import dataclasses
 
 import pytest
 
-from jaxsbi.config import ConfigError, from_dict, load_config
-from jaxsbi.pipeline import AALRConfig
+from jaxsbi.experiments.aalr import AALRConfig
+from jaxsbi.experiments.config import ConfigError, from_dict
+from jaxsbi.experiments.registry import load_config
 
 
 def _write(tmp_path, text):
@@ -60,7 +61,7 @@ def test_x_transform_maps_simulations_and_observations_and_refuses_out_of_domain
     import jax
     import numpy as np
 
-    from jaxsbi.pipeline import transform_task
+    from jaxsbi.experiments.aalr import transform_task
     from jaxsbi.tasks import get_task
 
     task = get_task("mg1")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxsbi.config import experiment_runner, load_config
+from jaxsbi.experiments.registry import load_config, runner
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
 
@@ -16,4 +16,4 @@ def test_configs_exist():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_config_loads(path):
     cfg = load_config(path)
-    assert callable(experiment_runner(cfg))
+    assert callable(runner(cfg))

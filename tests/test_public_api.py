@@ -30,8 +30,8 @@ PUBLIC = [
     "task_names",
     "uniform",
     # Simulation and training
-    "NetworkConfig",
     "RatioEstimator",
+    "RatioNetworkConfig",
     "SimulationData",
     "TrainConfig",
     "build_estimator",

@@ -9,7 +9,7 @@ The main path, in order (see the README for a runnable example)::
 
     task = js.get_task("two_moons")               # or js.Task(name, prior, simulator, x_shape)
     data = js.simulate(jax.random.key(0), task, 10_000)
-    estimator = js.build_estimator(task, js.NetworkConfig())
+    estimator = js.build_estimator(task, js.RatioNetworkConfig())
     params, history, num_invalid = js.train_estimator(
         jax.random.key(1), task, estimator, js.TrainConfig(), data=data)
     x_obs = task.simulate(jax.random.key(2), task.prior.sample(jax.random.key(3)))
@@ -43,14 +43,14 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "task_names": ("jaxsbi.tasks", "task_names"),
     "uniform": ("jaxsbi.distributions", "uniform"),
     # Simulation and training (AALR ratio estimator)
-    "NetworkConfig": ("jaxsbi.pipeline", "NetworkConfig"),
     "RatioEstimator": ("jaxsbi.ratio", "RatioEstimator"),
+    "RatioNetworkConfig": ("jaxsbi.ratio", "RatioNetworkConfig"),
     "SimulationData": ("jaxsbi.train", "SimulationData"),
     "TrainConfig": ("jaxsbi.train", "TrainConfig"),
-    "build_estimator": ("jaxsbi.pipeline", "build_estimator"),
+    "build_estimator": ("jaxsbi.ratio", "build_estimator"),
     "fit": ("jaxsbi.train", "fit"),
     "simulate": ("jaxsbi.train", "simulate"),
-    "train_estimator": ("jaxsbi.pipeline", "train_estimator"),
+    "train_estimator": ("jaxsbi.train", "train_estimator"),
     # Posterior sampling
     "PosteriorSamples": ("jaxsbi.mcmc", "PosteriorSamples"),
     "SamplerConfig": ("jaxsbi.mcmc", "SamplerConfig"),
@@ -89,8 +89,8 @@ __all__ = [
     "task_names",
     "uniform",
     # Simulation and training (AALR ratio estimator)
-    "NetworkConfig",
     "RatioEstimator",
+    "RatioNetworkConfig",
     "SimulationData",
     "TrainConfig",
     "build_estimator",
@@ -137,14 +137,13 @@ if TYPE_CHECKING:  # static tools see ordinary imports; at run time __getattr__ 
     )
     from jaxsbi.mcmc import PosteriorSamples, SamplerConfig, sample_posterior
     from jaxsbi.mcmc.logdensity import posterior_logdensity
-    from jaxsbi.pipeline import NetworkConfig, build_estimator, train_estimator
     from jaxsbi.prism import NetworkConfig as PrismNetworkConfig
     from jaxsbi.prism import PrismEstimator, prism_estimator
-    from jaxsbi.ratio import RatioEstimator
+    from jaxsbi.ratio import RatioEstimator, RatioNetworkConfig, build_estimator
     from jaxsbi.sequential import TruncationConfig, truncated_posterior
     from jaxsbi.tasks import Task, get_task, task_names
     from jaxsbi.tasks.symbolic import linear_gaussian_family, symbolic_family
-    from jaxsbi.train import SimulationData, TrainConfig, fit, simulate
+    from jaxsbi.train import SimulationData, TrainConfig, fit, simulate, train_estimator
 
 
 def __getattr__(name: str):

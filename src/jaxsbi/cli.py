@@ -1,7 +1,8 @@
 """Command line: ``jaxsbi run CONFIG`` (also ``python -m jaxsbi run CONFIG``).
 
 A thin layer: it loads the config (strictly), makes the run folder, and calls the run function
-the experiment registered (:func:`jaxsbi.pipeline.run_aalr`, :func:`jaxsbi.evidence.run_prml`, ...).
+of the config's experiment (:mod:`jaxsbi.experiments.registry`:
+:func:`~jaxsbi.experiments.aalr.run_aalr`, :func:`~jaxsbi.experiments.evidence.run_prml`, ...).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 
 
 def _run(args) -> int:
-    from jaxsbi.config import ConfigError, experiment_runner, load_config
-    from jaxsbi.io import prepare_run_dir
+    from jaxsbi.experiments.config import ConfigError
+    from jaxsbi.experiments.registry import load_config, runner
+    from jaxsbi.experiments.run_folder import prepare_run_dir
 
     try:
         config = load_config(args.config)
@@ -33,7 +35,7 @@ def _run(args) -> int:
         return 2
     print(f"jaxsbi: {Path(args.config).name} -> {run_dir}", flush=True)
     t0 = time.perf_counter()
-    metrics = experiment_runner(config)(config, run_dir)
+    metrics = runner(config)(config, run_dir)
     print(f"jaxsbi: done in {time.perf_counter() - t0:.1f} s; run folder {run_dir}")
     summary = {k: metrics[k] for k in ("c2st", "timings_s") if k in metrics}
     if summary:
@@ -44,9 +46,10 @@ def _run(args) -> int:
 def _bench(args) -> int:
     import dataclasses
 
-    from jaxsbi.bench import BenchConfig, run_bench
-    from jaxsbi.config import ConfigError, load_config
-    from jaxsbi.io import prepare_run_dir
+    from jaxsbi.experiments.bench import BenchConfig, run_bench
+    from jaxsbi.experiments.config import ConfigError
+    from jaxsbi.experiments.registry import load_config
+    from jaxsbi.experiments.run_folder import prepare_run_dir
 
     try:
         config = load_config(args.config) if args.config else BenchConfig()

@@ -39,8 +39,7 @@ from jax import Array
 
 from jaxsbi.distributions import Prior, uniform
 from jaxsbi.mcmc import PosteriorSamples, SamplerConfig, sample_posterior
-from jaxsbi.pipeline import train_estimator
-from jaxsbi.train import SimulationData, TrainConfig, simulate
+from jaxsbi.train import SimulationData, TrainConfig, simulate, train_estimator
 
 __all__ = ["TruncationConfig", "TruncationRound", "TruncatedPosterior", "truncated_posterior"]
 

@@ -8,9 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from jaxsbi import bench
-from jaxsbi.bench import PUBLISHED, BenchConfig, run_bench, summarise
-from jaxsbi.config import ConfigError, from_dict
+from jaxsbi.experiments.bench import PUBLISHED, BenchConfig, run_bench, summarise
+from jaxsbi.experiments.bench import config as bench_config
+from jaxsbi.experiments.bench import grid as bench_grid
+from jaxsbi.experiments.bench import report as bench_report
+from jaxsbi.experiments.config import ConfigError, from_dict
 
 
 def _row(task, budget, c2sts, seed=0):
@@ -49,7 +51,7 @@ def test_summary_table_gaps_and_targets(tmp_path):
 
 
 def test_summary_flags_slow_and_loaded_cells(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(bench_report.os, "cpu_count", lambda: 2)
     slow = _row("two_moons", 10_000, [0.6])
     slow["timings_s"].update(train=100.0, sample=30.0)  # 130 s > 120 s
     slow["load_avg"] = [1.2, 3.4]  # ran beside other work on 2 cores
@@ -65,7 +67,7 @@ def test_summary_flags_slow_and_loaded_cells(tmp_path, monkeypatch):
 
 
 def test_published_table_is_complete():
-    assert set(PUBLISHED) == set(bench.SBIBM_TASKS)
+    assert set(PUBLISHED) == set(bench_config.SBIBM_TASKS)
     for task, algos in PUBLISHED.items():
         for algo in ("NRE", "NPE"):
             assert sorted(algos[algo]) == [1_000, 10_000, 100_000], (task, algo)
@@ -91,13 +93,15 @@ def test_overrides_merge_into_defaults():
     assert cfg.task_settings("two_moons")[1].max_epochs == cfg.train.max_epochs
     # Optimiser steps grow with the budget: epochs scale by (reference / budget) ** 0.5, so
     # 100k gets sqrt(10) x the steps of 10k (a 100k cell must not stop at 10k's step count).
-    steps = {n: bench._train_config(cfg.train, n, cfg).max_epochs * n for n in (10_000, 100_000)}
-    assert bench._train_config(cfg.train, 100_000, cfg).max_epochs == 64
+    train_config = bench_config._train_config
+    epochs = {n: train_config(cfg.train, n, cfg).max_epochs for n in (10_000, 100_000)}
+    steps = {n: e * n for n, e in epochs.items()}
+    assert bench_config._train_config(cfg.train, 100_000, cfg).max_epochs == 64
     assert steps[100_000] / steps[10_000] == pytest.approx(10**0.5, rel=0.02)
-    assert bench._train_config(cfg.train, 1_000, cfg).max_epochs == 633
+    assert bench_config._train_config(cfg.train, 1_000, cfg).max_epochs == 633
     # epoch_scaling = 1 is the old rule: the same steps at every budget.
     same = dataclasses.replace(cfg, epoch_scaling=1.0)
-    assert bench._train_config(cfg.train, 100_000, same).max_epochs == 20
+    assert bench_config._train_config(cfg.train, 100_000, same).max_epochs == 20
     with pytest.raises(ConfigError, match="epoch_scaling"):
         from_dict(BenchConfig, {"epoch_scaling": 1.5})
 
@@ -135,7 +139,7 @@ def test_grid_runs_and_resumes(tmp_path, monkeypatch):
     def fail(*a, **k):
         raise AssertionError("finished cell was run again")
 
-    monkeypatch.setattr(bench, "run_cell", fail)
+    monkeypatch.setattr(bench_grid, "run_cell", fail)
     out = run_bench(cfg, tmp_path)
     assert out["cells"] == 1
     assert "| two_moons | 500 | not scored | 0 |" in (tmp_path / "results.md").read_text()
@@ -159,7 +163,7 @@ def test_grid_runs_and_resumes(tmp_path, monkeypatch):
 
 
 def test_run_folder_accepts_other_grid_subsets_and_settings(tmp_path):
-    from jaxsbi.io import prepare_run_dir
+    from jaxsbi.experiments.run_folder import prepare_run_dir
 
     cfg = BenchConfig(tasks=("two_moons",))
     assert prepare_run_dir(cfg, tmp_path) == tmp_path
@@ -204,14 +208,14 @@ def test_c2st_cache_is_reused_only_for_the_same_samples(tmp_path, monkeypatch):
 
     monkeypatch.setattr("jaxsbi.diagnostics.c2st", fake_c2st)
     theta = rng.normal(size=(2, 400, 2))
-    first = bench._c2st_cached(tmp_path, "two_moons", (1, 2), theta, seed=0)
+    first = bench_grid._c2st_cached(tmp_path, "two_moons", (1, 2), theta, seed=0)
     assert scored == [300, 300] and first == pytest.approx({1: 0.51, 2: 0.52})
     # Same samples: both scores come from the cache, nothing is scored again.
-    assert bench._c2st_cached(tmp_path, "two_moons", (1, 2), theta, seed=0) == first
+    assert bench_grid._c2st_cached(tmp_path, "two_moons", (1, 2), theta, seed=0) == first
     assert len(scored) == 2
     # Samples of observation 2 changed (e.g. another sampler): only it is scored again.
     theta[1] += 1.0
-    again = bench._c2st_cached(tmp_path, "two_moons", (1, 2), theta, seed=0)
+    again = bench_grid._c2st_cached(tmp_path, "two_moons", (1, 2), theta, seed=0)
     assert len(scored) == 3 and again[1] == first[1] and again[2] == pytest.approx(0.53)
 
 

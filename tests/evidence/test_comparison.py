@@ -10,8 +10,9 @@ import pytest
 from scipy.stats import norm
 
 from jaxsbi import evidence as ev
-from jaxsbi.config import ConfigError, from_dict, load_config
-from jaxsbi.evidence.experiment import ComparisonConfig, GammaConfig, PRMLConfig, run_prml
+from jaxsbi.experiments.config import ConfigError, from_dict
+from jaxsbi.experiments.evidence import ComparisonConfig, GammaConfig, PRMLConfig, run_prml
+from jaxsbi.experiments.registry import load_config
 
 CONFIG = Path(__file__).parents[2] / "configs" / "prml_evidence.toml"
 

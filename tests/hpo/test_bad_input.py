@@ -37,7 +37,7 @@ def test_inverted_bounds_rejected():
 
 
 def test_inverted_bounds_in_config():
-    from jaxsbi.hpo.experiment import PolynomialConfig
+    from jaxsbi.experiments.hpo import PolynomialConfig
 
     with pytest.raises(ValueError, match="inverted"):
         PolynomialConfig(log_precision_min=3.0, log_precision_max=-3.0)

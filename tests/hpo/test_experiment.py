@@ -4,17 +4,17 @@ import json
 
 import pytest
 
-from jaxsbi.config import experiment_kinds, from_dict
+from jaxsbi.experiments.config import from_dict
+from jaxsbi.experiments.registry import EXPERIMENTS
 
 
 def test_experiments_registered_and_configs_parse():
     import tomllib
 
-    import jaxsbi.hpo.experiment as ex
+    import jaxsbi.experiments.hpo as ex
 
-    kinds = experiment_kinds()
-    assert kinds["hpo_polynomial"][0] is ex.PolynomialConfig
-    assert kinds["hpo_digits"][0] is ex.DigitsConfig
+    assert EXPERIMENTS["hpo_polynomial"].config is ex.PolynomialConfig
+    assert EXPERIMENTS["hpo_digits"].config is ex.DigitsConfig
     for file, name, cls in (
         ("hpo_polynomial", "hpo_polynomial", ex.PolynomialConfig),
         ("hpo_digits", "hpo_digits", ex.DigitsConfig),
@@ -27,7 +27,7 @@ def test_experiments_registered_and_configs_parse():
 
 @pytest.mark.slow
 def test_polynomial_experiment_small(tmp_path):
-    from jaxsbi.hpo.experiment import PolynomialConfig, run_polynomial
+    from jaxsbi.experiments.hpo import PolynomialConfig, run_polynomial
 
     cfg = PolynomialConfig(
         objectives=("evidence",),
@@ -77,7 +77,7 @@ def test_mlp_input_groups_follow_the_pixels():
 def test_digits_experiment_small(tmp_path):
     import numpy as np
 
-    from jaxsbi.hpo.experiment import DigitsConfig, SearchSettings, run_digits
+    from jaxsbi.experiments.hpo import DigitsConfig, SearchSettings, run_digits
 
     cfg = DigitsConfig(
         max_points=300,

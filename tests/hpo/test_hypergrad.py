@@ -66,7 +66,7 @@ def test_checkpointed_train_equals_plain_loop(x64):
     x, y, xv, yv = ridge_data(4)
     prob = ridge_problem(x, y, xv, yv, inner_steps=37, inner_lr=0.3, momentum=0.5)
     h = jnp.zeros(5)
-    theta, _ = hpo.train(prob, h)
+    theta, _ = hpo.run_inner(prob, h)
     th, v = prob.theta_init, jnp.zeros(5)
     grad = jax.jit(jax.grad(prob.inner_loss))
     for _ in range(37):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from jaxsbi import hpo
-from jaxsbi.hpo.experiment import polynomial_problem, polynomial_splits
+from jaxsbi.experiments.hpo import polynomial_problem, polynomial_splits
 
 pytestmark = pytest.mark.usefixtures("x64")
 

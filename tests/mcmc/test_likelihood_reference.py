@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 from jaxsbi.diagnostics import c2st
-from jaxsbi.tasks import (
-    LikelihoodReferenceConfig,
-    get_task,
-    likelihood_reference,
-    load_sbibm_observation,
-    load_sbibm_reference,
-)
+from jaxsbi.mcmc import LikelihoodReferenceConfig, likelihood_reference
+from jaxsbi.tasks import get_task, load_sbibm_observation, load_sbibm_reference
 
 HAS_SBIBM = importlib.util.find_spec("sbibm") is not None
 needs_sbibm = pytest.mark.skipif(

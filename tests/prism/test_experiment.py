@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import jaxsbi.prism.experiment  # noqa: F401  (registers the "prism" kind)
-from jaxsbi.config import ConfigError, load_config
-from jaxsbi.prism.experiment import PrismConfig, build_family
+from jaxsbi.experiments.config import ConfigError
+from jaxsbi.experiments.prism import PrismConfig, build_family
+from jaxsbi.experiments.registry import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

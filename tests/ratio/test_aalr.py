@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
-from jaxsbi.pipeline import NetworkConfig, build_estimator, train_estimator
-from jaxsbi.ratio import aalr, bce_loss
+from jaxsbi.ratio import RatioNetworkConfig, aalr, bce_loss, build_estimator
 from jaxsbi.tasks import get_task
-from jaxsbi.train import TrainConfig, array_source, fit, simulate, split
+from jaxsbi.train import TrainConfig, array_source, fit, simulate, split, train_estimator
 
 
 def test_logit_is_the_log_ratio_and_loss_is_bce():
@@ -40,7 +39,7 @@ def test_gaussian_linear_posterior_matches_analytic():
     # Posterior of gaussian_linear: N(x_o / 2, 0.05 I) (prior and noise variance 0.1).
     task = get_task("gaussian_linear")
     data = simulate(jax.random.key(0), task, 20_000)
-    est = build_estimator(task, NetworkConfig(hidden=(128, 128)))
+    est = build_estimator(task, RatioNetworkConfig(hidden=(128, 128)))
     cfg = TrainConfig(max_epochs=60, batch_size=512, learning_rate=2e-3, patience=15)
     params, history, _ = train_estimator(
         jax.random.key(1), task, est, cfg, data=data, progress=False

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxsbi.io import prepare_run_dir, save_samples
+from jaxsbi.experiments.run_folder import prepare_run_dir, save_samples
 from jaxsbi.mcmc import SamplerConfig
 
 
@@ -36,7 +36,7 @@ def test_run_dir_is_bound_to_its_config(tmp_path):
 def test_a_config_differing_only_in_cache_free_sections_keeps_the_folder(tmp_path):
     import dataclasses
 
-    from jaxsbi.pipeline import AALRConfig, DiagnosticsConfig, TaskConfig
+    from jaxsbi.experiments.aalr import AALRConfig, DiagnosticsConfig, TaskConfig
     from jaxsbi.train import TrainConfig
 
     cfg = AALRConfig(task=TaskConfig(name="two_moons"))

@@ -5,7 +5,7 @@ is a public function the Python API exposes as well. Simulations (npz, written a
 training (orbax checkpoints, which hold the best params) are cached in the run folder, so a
 killed run started again with the same config resumes there instead of simulating and training
 again; sampling and diagnostics, which take seconds, are redone. A run folder is bound to its
-config: a different config is refused (see :func:`jaxsbi.io.prepare_run_dir`).
+config: a different config is refused (see :func:`jaxsbi.experiments.run_folder.prepare_run_dir`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsbi.config import register_experiment
 from jaxsbi.diagnostics.training import loss_plot
-from jaxsbi.io import (
+from jaxsbi.experiments.run_folder import (
     OutputConfig,
     Stopwatch,
     machine_info,
@@ -31,29 +30,17 @@ from jaxsbi.io import (
     write_json,
 )
 from jaxsbi.mcmc import SamplerConfig, sample_posterior
-from jaxsbi.ratio import aalr
-from jaxsbi.train import (
-    SimulationData,
-    TrainConfig,
-    array_source,
-    fit,
-    online_source,
-    simulate,
-    split,
-)
+from jaxsbi.ratio import RatioNetworkConfig, build_estimator
+from jaxsbi.train import SimulationData, TrainConfig, simulate, train_estimator
 
 __all__ = [
     "TaskConfig",
-    "NetworkConfig",
     "ObservationConfig",
     "DiagnosticsConfig",
     "OutputConfig",
     "AALRConfig",
     "X_TRANSFORMS",
     "transform_task",
-    "build_estimator",
-    "online_sampler",
-    "train_estimator",
     "run_aalr",
 ]
 
@@ -133,33 +120,6 @@ class TaskConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class NetworkConfig:
-    """The ratio classifier (see :func:`jaxsbi.ratio.aalr`).
-
-    Attributes:
-        embedding: "none" (x flattened into the MLP) or "cnn" (a
-            :class:`jaxsbi.nn.ConvEmbedding` for image observations of shape (H, W)).
-        cnn_features / embedding_dim: the CNN's channels per block and its output size.
-        cnn_patch: the CNN's space-to-depth block side (2 halves the resolution of the first
-            convolutions at no loss of information; much faster on CPU).
-        balance: λ of balanced NRE (0: plain NRE; 100 in Delaunoy et al. 2022): trades
-            sharpness for conservative, better calibrated posteriors (see
-            :func:`jaxsbi.ratio.aalr`).
-    """
-
-    hidden: tuple[int, ...] = (128, 128, 128)
-    activation: str = "silu"
-    layer_norm: bool = False
-    ensemble_size: int = 1
-    num_contrastive: int = 1
-    embedding: Literal["none", "cnn"] = "none"
-    cnn_features: tuple[int, ...] = (16, 32, 64)
-    embedding_dim: int = 64
-    cnn_patch: int = 1
-    balance: float = 0.0
-
-
-@dataclasses.dataclass(frozen=True)
 class ObservationConfig:
     """Observations to sample posteriors for.
 
@@ -227,151 +187,17 @@ class AALRConfig:
     """An AALR experiment (``experiment = "aalr"`` in a config file)."""
 
     # Sampling and diagnostics are redone on every run: changing them keeps the run folder's
-    # cached simulations and checkpoints (see jaxsbi.io.prepare_run_dir).
+    # cached simulations and checkpoints (see jaxsbi.experiments.run_folder.prepare_run_dir).
     cache_free_sections: ClassVar[tuple[str, ...]] = ("sampler", "diagnostics", "output")
 
     task: TaskConfig
     observations: ObservationConfig = ObservationConfig()
     seed: int = 0
-    network: NetworkConfig = NetworkConfig()
+    network: RatioNetworkConfig = RatioNetworkConfig()
     train: TrainConfig = TrainConfig()
     sampler: SamplerConfig = SamplerConfig()
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     output: OutputConfig = OutputConfig()
-
-
-def build_estimator(task, network: NetworkConfig, embedding=None):
-    """An AALR ratio estimator for ``task`` with the given network settings.
-
-    Args:
-        task: anything with ``theta_dim``, ``x_shape`` and ``name``, e.g. a
-            :class:`~jaxsbi.tasks.Task`: θ of shape ``(theta_dim,)``, x of shape ``x_shape``.
-        network: :class:`NetworkConfig`.
-        embedding: a flax module mapping one x of shape ``x_shape`` to features, used instead of
-            flattening x (default: none, or the CNN of ``network.embedding = "cnn"``).
-
-    Returns:
-        a :class:`~jaxsbi.ratio.RatioEstimator` (see :func:`jaxsbi.ratio.aalr`):
-        ``init(key, theta (n, theta_dim), x (n, *x_shape)) -> params``,
-        ``loss(params, key, batch) -> ()``, ``log_ratio(params, theta (theta_dim,), x x_shape)
-        -> ()``.
-
-    Raises:
-        ValueError: ``network.embedding = "cnn"`` for observations that are not images (H, W).
-    """
-    if embedding is None and network.embedding == "cnn":
-        from jaxsbi.nn import ConvEmbedding
-
-        if len(task.x_shape) != 2:
-            raise ValueError(
-                f"network.embedding = 'cnn' needs image observations (H, W); task "
-                f"{task.name!r} has x of shape {task.x_shape}"
-            )
-        embedding = ConvEmbedding(
-            features=network.cnn_features, out=network.embedding_dim, patch=network.cnn_patch
-        )
-    return aalr(
-        task.theta_dim,
-        task.x_shape,
-        hidden=network.hidden,
-        activation=network.activation,
-        layer_norm=network.layer_norm,
-        embedding=embedding,
-        ensemble_size=network.ensemble_size,
-        num_contrastive=network.num_contrastive,
-        balance=network.balance,
-    )
-
-
-def online_sampler(task):
-    """``sample(key, n) -> (theta, x, weight)`` drawing fresh simulations of ``task``: the data
-    source of online training (:func:`jaxsbi.train.online_source`); rows whose x is NaN/inf get
-    weight 0 (left out of the loss)."""
-
-    def sample(key, n):
-        k_theta, k_sim = jax.random.split(key)
-        theta = task.prior.sample(k_theta, (n,))
-        x = jax.vmap(task.simulate)(jax.random.split(k_sim, n), theta)
-        ok = jnp.all(jnp.isfinite(x.reshape(n, -1)), axis=1)
-        return theta, x, ok.astype(theta.dtype)
-
-    return sample
-
-
-def train_estimator(
-    key,
-    task,
-    estimator,
-    train_config: TrainConfig,
-    *,
-    data: SimulationData | None = None,
-    online: bool = False,
-    checkpoint_dir: Path | None = None,
-    progress: bool = True,
-):
-    """Train ``estimator`` on simulations of ``task``.
-
-    With ``data`` (a fixed budget from :func:`jaxsbi.train.simulate`), the data are split into
-    training and validation sets; with ``online=True``, every step draws fresh simulations (rows
-    whose x is NaN/inf get weight 0 in the loss) and a fixed validation set is simulated once.
-
-    Args:
-        key: PRNG key (split into the train/validation split, init, training and, online, the
-            validation simulations).
-        task: a :class:`~jaxsbi.tasks.Task` (its prior and simulator; only used online).
-        estimator: e.g. from :func:`build_estimator`; ``estimator.init(key, theta (n,
-            theta_dim), x (n, *x_shape))`` and ``estimator.loss(params, key, batch)``.
-        train_config: :class:`~jaxsbi.train.TrainConfig`.
-        data: a fixed budget, :class:`~jaxsbi.train.SimulationData` with ``theta (n,
-            theta_dim)`` and ``x (n, *x_shape)``; required unless ``online``.
-        online: draw fresh simulations every step instead.
-        checkpoint_dir: orbax checkpoints there; a later call with the same arguments resumes.
-        progress: a progress bar (throttled when stderr is not a terminal).
-
-    Returns:
-        ``(params, history, num_invalid)``: the params pytree with the lowest validation loss;
-        the :class:`~jaxsbi.train.History` of the run; and the number of simulations left out
-        because their x held NaN/inf: with ``data``, ``data.num_invalid`` (the rows
-        :func:`~jaxsbi.train.simulate` already dropped); online, the invalid rows of the
-        validation set simulated here (they are excluded from the validation loss and from the
-        standardisation statistics).
-
-    Raises:
-        ValueError: neither ``data`` nor ``online``; online, fewer than 2 finite validation
-            simulations.
-    """
-    k_split, k_init, k_fit, k_val = jax.random.split(key, 4)
-    if online:
-        sampler = online_sampler(task)
-        n_val = max(1000, train_config.batch_size * 4)
-        validation = sampler(k_val, n_val)
-        valid = np.asarray(validation[2]) > 0
-        num_invalid = int((~valid).sum())
-        if valid.sum() < 2:
-            raise ValueError(f"only {int(valid.sum())} of {n_val} simulations were finite")
-        # Standardisation statistics from the valid rows only.
-        params = estimator.init(k_init, validation[0][valid], validation[1][valid])
-        source = online_source(
-            sampler, validation, train_config.batch_size, train_config.steps_per_epoch
-        )
-    else:
-        if data is None:
-            raise ValueError("train_estimator needs data (a fixed budget) or online=True")
-        train, validation = split(k_split, (data.theta, data.x), train_config.validation_fraction)
-        params = estimator.init(k_init, *train)
-        source = array_source(train, validation, train_config.batch_size)
-        num_invalid = data.num_invalid
-    params, history = fit(
-        k_fit,
-        estimator.loss,
-        params,
-        source,
-        train_config,
-        checkpoint_dir=checkpoint_dir,
-        progress=progress,
-        description="train AALR",
-    )
-    return params, history, num_invalid
 
 
 def _observations(task, config: AALRConfig) -> tuple[np.ndarray, list[str]]:
@@ -645,5 +471,3 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
     write_json(run_dir / "metrics.json", metrics)
     return metrics
 
-
-register_experiment("aalr", AALRConfig, run_aalr)

@@ -1,9 +1,10 @@
 """Experiment files mapped 1:1 onto frozen dataclasses, strictly.
 
 A config file is TOML. Its top-level ``experiment`` key names the kind of experiment
-(``"aalr"``, ``"evidence"``, ...); each kind registers the frozen dataclass its tables map onto.
-Every key must be a field, every field without a default must be given, and every value must
-have the field's type; anything else is a :class:`ConfigError` naming the offending key path.
+(``"aalr"``, ``"evidence"``, ...), and :mod:`jaxsbi.experiments.registry` maps each kind onto the
+frozen dataclass its tables fill. Every key must be a field, every field without a default must
+be given, and every value must have the field's type; anything else is a
+:class:`ConfigError` naming the offending key path.
 
 Example:
     >>> import dataclasses
@@ -20,66 +21,17 @@ import dataclasses
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = [
-    "ConfigError",
-    "from_dict",
-    "to_dict",
-    "load_config",
-    "register_experiment",
-    "experiment_kinds",
-    "experiment_runner",
-]
+__all__ = ["ConfigError", "from_dict", "to_dict", "read_toml"]
 
 
 class ConfigError(ValueError):
     """A config file does not match the dataclass it maps onto."""
-
-
-_EXPERIMENTS: dict[str, tuple[type, Callable[..., dict]]] = {}
-
-
-def register_experiment(kind: str, config_cls: type, run: Callable[..., dict]) -> None:
-    """``experiment = kind`` in a config file maps onto ``config_cls``; ``jaxsbi run`` then calls
-    ``run(config, run_dir)``, which writes into the run folder and returns the metrics dict."""
-    _EXPERIMENTS[kind] = (config_cls, run)
-
-
-def experiment_kinds() -> dict[str, tuple[type, Callable[..., dict]]]:
-    _import_experiment_modules()
-    return dict(_EXPERIMENTS)
-
-
-def experiment_runner(config: Any) -> Callable[..., dict]:
-    """The run function registered for the dataclass of ``config``."""
-    for cls, run in experiment_kinds().values():
-        if type(config) is cls:
-            return run
-    raise ConfigError(f"no experiment is registered for {type(config).__name__}")
-
-
-def _import_experiment_modules() -> None:
-    # Experiments register themselves on import; import them lazily so that the config
-    # module stays free of heavy dependencies.
-    import importlib
-
-    for mod in (
-        "jaxsbi.pipeline",
-        "jaxsbi.evidence.experiment",
-        "jaxsbi.hpo.experiment",
-        "jaxsbi.prism.experiment",
-        "jaxsbi.bench",
-    ):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:  # pragma: no cover - partial installs
-            if e.name != mod:
-                raise
 
 
 def _type_name(tp: Any) -> str:
@@ -181,22 +133,12 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def load_config(path: str | Path) -> Any:
-    """Read a TOML experiment file and map it onto its registered dataclass."""
+def read_toml(path: str | Path) -> dict:
+    """The tables of a TOML file, or a :class:`ConfigError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    kinds = experiment_kinds()
-    kind = data.pop("experiment", None)
-    if kind is None:
-        raise ConfigError(f"{path}: missing top-level key 'experiment' (one of {sorted(kinds)})")
-    if kind not in kinds:
-        raise ConfigError(f"{path}: unknown experiment {kind!r}; known: {sorted(kinds)}")
-    try:
-        return from_dict(kinds[kind][0], data)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None

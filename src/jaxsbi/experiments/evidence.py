@@ -27,7 +27,6 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxsbi.config import register_experiment, to_dict
 from jaxsbi.evidence.basis import design_matrix, gaussian_basis, polynomial_basis
 from jaxsbi.evidence.comparison import (
     MixturePredictive,
@@ -44,6 +43,7 @@ from jaxsbi.evidence.maximise import maximise_evidence
 from jaxsbi.evidence.posterior import posterior
 from jaxsbi.evidence.predictive import predictive
 from jaxsbi.evidence.stats import SufficientStats, sufficient_stats
+from jaxsbi.experiments.config import to_dict
 
 __all__ = [
     "PredictiveBandConfig",
@@ -357,5 +357,3 @@ def run_prml(config: PRMLConfig, run_dir: Path) -> dict:
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
-
-register_experiment("evidence", PRMLConfig, run_prml)

@@ -24,10 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from jaxsbi.config import register_experiment, to_dict
-from jaxsbi.hpo.compare import compare_methods, convergence_figure
-from jaxsbi.hpo.objectives import (
+from jaxsbi.experiments.config import to_dict
+from jaxsbi.experiments.run_folder import write_json
+from jaxsbi.hpo import (
+    METHODS,
     Dataset,
+    Problem,
+    SearchConfig,
     Splits,
     cv_problem,
     elbo_problem,
@@ -37,10 +40,9 @@ from jaxsbi.hpo.objectives import (
     map_problem,
     nll_per_example,
     prune_mask,
+    run_inner,
 )
-from jaxsbi.hpo.problem import Problem, train
-from jaxsbi.hpo.search import METHODS, SearchConfig
-from jaxsbi.io import write_json
+from jaxsbi.hpo.compare import compare_methods, convergence_figure
 
 __all__ = [
     "PolynomialConfig",
@@ -480,7 +482,7 @@ def _pruning(prob: Problem, model, hists, data: Splits, cfg: DigitsConfig) -> di
     """Refit q at the best-Q h over all methods; prune at each threshold; test accuracy."""
     name, hist = min(hists.items(), key=lambda kv: kv[1].q[kv[1].best])
     h = jnp.asarray(hist.h[hist.best], prob.lower.dtype)
-    q, _ = jax.jit(lambda hh: train(prob, hh))(h)
+    q, _ = jax.jit(lambda hh: run_inner(prob, hh))(h)
     p = q.shape[0] // 2
     mu, sigma = q[:p], jax.nn.softplus(q[p:])
     levels = []
@@ -502,6 +504,3 @@ def _pruning(prob: Problem, model, hists, data: Splits, cfg: DigitsConfig) -> di
         "levels": levels,
     }
 
-
-register_experiment("hpo_polynomial", PolynomialConfig, run_polynomial)
-register_experiment("hpo_digits", DigitsConfig, run_digits)

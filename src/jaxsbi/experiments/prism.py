@@ -26,10 +26,10 @@ from typing import Literal
 import jax
 import numpy as np
 
-from jaxsbi.config import register_experiment, to_dict
 from jaxsbi.diagnostics import sbc_histogram
 from jaxsbi.diagnostics.training import loss_plot
-from jaxsbi.io import OutputConfig, machine_info, write_json
+from jaxsbi.experiments.config import to_dict
+from jaxsbi.experiments.run_folder import OutputConfig, machine_info, write_json
 from jaxsbi.prism.estimator import NetworkConfig, param_count, prism_estimator
 from jaxsbi.prism.evaluate import (
     calibration_figure,
@@ -376,5 +376,3 @@ def run_prism(config: PrismConfig, run_dir: Path) -> dict:
     write_json(run_dir / "metrics.json", metrics)
     return metrics
 
-
-register_experiment("prism", PrismConfig, run_prism)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxsbi.config import to_dict
+from jaxsbi.experiments.config import to_dict
 
 __all__ = [
     "OutputConfig",

@@ -49,7 +49,7 @@ from jaxsbi.hpo.problem import Evaluation as Evaluation
 from jaxsbi.hpo.problem import Problem as Problem
 from jaxsbi.hpo.problem import fit_and_score as fit_and_score
 from jaxsbi.hpo.problem import make_problem as make_problem
-from jaxsbi.hpo.problem import train as train
+from jaxsbi.hpo.problem import run_inner as run_inner
 from jaxsbi.hpo.search import METHODS as METHODS
 from jaxsbi.hpo.search import History as History
 from jaxsbi.hpo.search import SearchConfig as SearchConfig

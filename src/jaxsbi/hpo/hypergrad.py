@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jaxsbi.hpo.problem import Problem, inner_step, train
+from jaxsbi.hpo.problem import Problem, inner_step, run_inner
 
 __all__ = [
     "rmad_hypergradient",
@@ -52,7 +52,7 @@ def rmad_hypergradient(
     """
 
     def q_of_h(hh):
-        theta, _ = train(problem, hh, theta0, num_steps)
+        theta, _ = run_inner(problem, hh, theta0, num_steps)
         return problem.outer_loss(theta, hh), theta
 
     (q, theta), grad = jax.value_and_grad(q_of_h, has_aux=True)(h)
@@ -116,7 +116,7 @@ def drmad_hypergradient(
     """
     theta0 = problem.theta_init if theta0 is None else theta0
     num_steps = problem.inner_steps if num_steps is None else num_steps
-    theta_t, _ = train(problem, h, theta0, num_steps)
+    theta_t, _ = run_inner(problem, h, theta0, num_steps)
 
     def interpolated(t):
         frac = t.astype(theta0.dtype) / num_steps

@@ -23,10 +23,6 @@ from jax import Array
 
 from jaxsbi.evidence import log_evidence_gaussian_prior, sufficient_stats
 from jaxsbi.hpo.laplace import HessianKind, _laplace
-
-# Dataset and prune_mask are not used here: src/jaxsbi/experiments/hpo.py imports them from this
-# module (drop both `as` imports once it reads them from jaxsbi.hpo).
-from jaxsbi.hpo.likelihood import Dataset as Dataset
 from jaxsbi.hpo.likelihood import (
     Model,
     Splits,
@@ -38,7 +34,6 @@ from jaxsbi.hpo.likelihood import (
 )
 from jaxsbi.hpo.problem import Problem, make_problem
 from jaxsbi.hpo.variational import elbo
-from jaxsbi.hpo.variational import prune_mask as prune_mask
 
 __all__ = [
     "kfold_weights",

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-__all__ = ["Problem", "Evaluation", "make_problem", "train", "fit_and_score", "check_h"]
+__all__ = ["Problem", "Evaluation", "make_problem", "run_inner", "fit_and_score", "check_h"]
 
 
 class Problem(NamedTuple):
@@ -187,7 +187,7 @@ def inner_step(problem: Problem, theta: Array, velocity: Array, h: Array) -> tup
     return theta + velocity, velocity
 
 
-def train(
+def run_inner(
     problem: Problem, h: Array, theta0: Array | None = None, num_steps: int | None = None
 ) -> tuple[Array, Array]:
     """Run the trainer; returns (θ_T, v_T). Differentiable in h with bounded memory.
@@ -234,5 +234,5 @@ def _score(problem: Problem, theta: Array, h: Array) -> Evaluation:
 
 def fit_and_score(problem: Problem, h: Array) -> tuple[Evaluation, Array]:
     """Train at h from ``theta_init`` and score: (Evaluation, θ_T). One model fit."""
-    theta, _ = train(problem, h)
+    theta, _ = run_inner(problem, h)
     return _score(problem, theta, h), theta

@@ -27,7 +27,7 @@ from jaxsbi.hpo.hypergrad import (
     inner_solve,
     rmad_hypergradient,
 )
-from jaxsbi.hpo.problem import Problem, _score, check_h, fit_and_score, inner_step, train
+from jaxsbi.hpo.problem import Problem, _score, check_h, fit_and_score, inner_step, run_inner
 
 __all__ = ["METHODS", "SearchConfig", "History", "optimise"]
 
@@ -255,7 +255,7 @@ def _warm_starts(problem: Problem, cfg: SearchConfig):
     if pre_steps == 0:
         return steps, (lambda k, theta, h: (problem.theta_init if k == 0 else theta, 0.0)), 0.0
     pretrain, t_compile = _compile(
-        lambda h: train(problem, h, problem.theta_init, pre_steps)[0], problem.h_init
+        lambda h: run_inner(problem, h, problem.theta_init, pre_steps)[0], problem.h_init
     )
 
     def start(k, theta, h):

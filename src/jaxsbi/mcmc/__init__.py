@@ -1,5 +1,8 @@
 """Posterior sampling with blackjax, vectorised over chains and observations."""
 
+from jaxsbi.mcmc.likelihood_reference import LikelihoodReference as LikelihoodReference
+from jaxsbi.mcmc.likelihood_reference import LikelihoodReferenceConfig as LikelihoodReferenceConfig
+from jaxsbi.mcmc.likelihood_reference import likelihood_reference as likelihood_reference
 from jaxsbi.mcmc.logdensity import posterior_logdensity as posterior_logdensity
 from jaxsbi.mcmc.posterior import PosteriorSamples as PosteriorSamples
 from jaxsbi.mcmc.posterior import potential as potential

@@ -16,9 +16,6 @@ from jaxsbi.tasks import sbibm as sbibm
 from jaxsbi.tasks import sbibm_ode as sbibm_ode
 from jaxsbi.tasks import slcp_distractors as slcp_distractors
 from jaxsbi.tasks.base import Task as Task
-from jaxsbi.tasks.likelihood_reference import LikelihoodReference as LikelihoodReference
-from jaxsbi.tasks.likelihood_reference import LikelihoodReferenceConfig as LikelihoodReferenceConfig
-from jaxsbi.tasks.likelihood_reference import likelihood_reference as likelihood_reference
 from jaxsbi.tasks.observations import SBIBM_OBSERVATION_1 as SBIBM_OBSERVATION_1
 from jaxsbi.tasks.observations import load_sbibm_observation as load_sbibm_observation
 from jaxsbi.tasks.observations import load_sbibm_reference as load_sbibm_reference
