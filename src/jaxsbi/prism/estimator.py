@@ -19,7 +19,8 @@ This module assembles the two decoders, which share the encoder of one
 (:mod:`jaxsbi.prism.structure`: the autoregressive Bernoulli over the structure bits, the
 complexity prior p(M | λ) as a skip, a family's ``bit_support``) and the θ decoder
 (:mod:`jaxsbi.prism.theta`: the v-prediction diffusion). Concrete structures are refused by
-``family.check_structure`` where the family has one (:mod:`jaxsbi.prism.family`).
+``family.check_structure``. A family is anything satisfying :class:`jaxsbi.base.ModelFamily`
+(the boundary checks: :mod:`jaxsbi.prism.family`).
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsbi.base import ModelFamily
 from jaxsbi.prism import family as fam
 from jaxsbi.prism.network import PrismNet
 from jaxsbi.prism.structure import structure_decoder
 from jaxsbi.prism.theta import theta_decoder
-from jaxsbi.tasks.symbolic import ModelFamily, Structure, check_lambda
+from jaxsbi.tasks.symbolic import Structure, check_lambda
 
 __all__ = ["NetworkConfig", "PrismEstimator", "param_count", "prism_estimator"]
 
@@ -116,7 +118,7 @@ class PrismEstimator(NamedTuple):
     """A record of pure functions (see the module docstring for the conventions).
 
     Attributes:
-        family: the model family.
+        family: the model family (a :class:`jaxsbi.base.ModelFamily`).
         config: the :class:`NetworkConfig`.
         init: ``init(key, example=None) -> params``.
         loss: ``loss(params, key, batch) -> scalar``; ``batch`` is a dict from
@@ -172,7 +174,7 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
     )
     n_pts = family.n_points
     m_min = max(1, math.ceil(config.min_points_fraction * n_pts))
-    width = fam.token_dim(family)
+    width = family.token_dim
     structure = structure_decoder(family, net, config.prior_skip)
     theta = theta_decoder(family, net, config.time_samples)
 

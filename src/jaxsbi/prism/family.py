@@ -1,10 +1,13 @@
 """How PRISM reads a model family: the checks of one observation and one structure against the
-family at the public boundary (before ``jit``), and the family's optional members.
+family at the public boundary (before ``jit``), and the one adapter for a member a family may
+not declare yet.
 
-The inference functions of :func:`jaxsbi.prism.prism_estimator` take ONE observation —
-``tokens (n_points, token_dim)`` from ``family.tokens`` (the measured value is always the last
-column) and an optional ``point_mask (n_points,)`` — and one structure at a time; traced values
-(inside a caller's ``jit``) cannot be checked and pass through.
+PRISM reads a family only through the :class:`jaxsbi.base.ModelFamily` protocol and calls its
+members directly (``token_dim``, ``check_structure``, ``bit_support``, …), with one exception,
+:func:`bit_prior_logits`. The inference functions of :func:`jaxsbi.prism.prism_estimator` take
+ONE observation — ``tokens (n_points, token_dim)`` from ``family.tokens`` (the measured value
+is always the last column) and an optional ``point_mask (n_points,)`` — and one structure at a
+time; traced values (inside a caller's ``jit``) cannot be checked and pass through.
 """
 
 from __future__ import annotations
@@ -16,34 +19,24 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from jaxsbi.base import ModelFamily
 from jaxsbi.tasks.symbolic import Structure
 
-__all__ = [
-    "bit_prior_logits",
-    "bit_support",
-    "check_structure",
-    "check_tokens",
-    "full_mask",
-    "token_dim",
-]
+__all__ = ["bit_prior_logits", "check_structure", "check_tokens", "full_mask"]
 
 
-def token_dim(family) -> int:
-    """Token width of ``family`` (its ``token_dim``; 2 = (x / 10, y) if it has none)."""
-    return int(getattr(family, "token_dim", 2))
+def bit_prior_logits(family: ModelFamily) -> Callable | None:
+    """The family's ``bit_prior_logits(lam, bits) -> (K,)``, or None: the one place PRISM
+    tolerates a family without a member of :class:`jaxsbi.base.ModelFamily`.
 
-
-def bit_prior_logits(family) -> Callable | None:
-    """The family's ``bit_prior_logits(lam, bits) -> (K,)``, or None if it has none."""
+    :class:`jaxsbi.dmri.DmriFamily` does not declare ``bit_prior_logits`` (its prior is
+    enumerated, K = 6); once it declares ``bit_prior_logits = None``, this is
+    ``family.bit_prior_logits``. None means: enumerate ``structure_log_prior``.
+    """
     return getattr(family, "bit_prior_logits", None)
 
 
-def bit_support(family) -> Callable | None:
-    """The family's ``bit_support(bits) -> (K,) bool``, or None if it has none."""
-    return getattr(family, "bit_support", None)
-
-
-def check_tokens(family, tokens, point_mask) -> None:
+def check_tokens(family: ModelFamily, tokens, point_mask) -> None:
     """Refuse tokens that are not ``(n_points, token_dim)`` and finite, or a bad point mask.
 
     Raises:
@@ -53,7 +46,7 @@ def check_tokens(family, tokens, point_mask) -> None:
     if isinstance(tokens, jax.core.Tracer):
         return
     shape = np.shape(tokens)
-    width = token_dim(family)
+    width = int(family.token_dim)
     if len(shape) != 2 or shape[1] != width:
         raise ValueError(
             f"tokens must have shape (n_points, {width}) for family {family.name!r} "
@@ -71,27 +64,16 @@ def check_tokens(family, tokens, point_mask) -> None:
             raise ValueError("point_mask selects no point")
 
 
-def check_structure(family, structure: Structure) -> None:
-    """Refuse a concrete structure outside ``family``.
+def check_structure(family: ModelFamily, structure: Structure) -> None:
+    """Refuse a concrete structure outside ``family`` (``family.check_structure``).
 
     Raises:
         ValueError: a wrong shape, non-binary bits, no active component, a bad noise index, or
-            whatever else the family's own ``check_structure`` refuses.
+            whatever else the family's own constraints refuse.
     """
     if isinstance(structure.active, jax.core.Tracer):
         return
-    if hasattr(family, "check_structure"):
-        family.check_structure(structure)
-    a = np.asarray(structure.active)
-    if a.shape[-1:] != (family.num_components,):
-        raise ValueError(f"structure.active must end in ({family.num_components},); got {a.shape}")
-    if not np.isin(a, (0, 1)).all():
-        raise ValueError("structure.active must hold 0/1 values")
-    if (a.sum(-1) == 0).any():
-        raise ValueError("a structure needs at least one active component")
-    n = np.asarray(structure.noise)
-    if n.size and (n.min() < 0 or n.max() >= family.num_noise):
-        raise ValueError(f"structure.noise must be in [0, {family.num_noise}); got {n}")
+    family.check_structure(structure)
 
 
 def full_mask(n_points: int, point_mask) -> Array:

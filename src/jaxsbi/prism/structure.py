@@ -5,9 +5,10 @@ Bit i's logit is the network's output for position i (which sees bits < i) plus,
 ``NetworkConfig.prior_skip``, the exact prior log-odds of bit i given the earlier bits under
 p(M | λ) — the family's ``bit_prior_logits``, else by enumeration — so an untrained decoder is
 exactly the prior. The last bit is forced to 1 when all before are 0 (at least one active
-term). Where a family has ``bit_support(bits) -> (K,) bool`` (e.g. dMRI's nested sticks), every
-unsupported bit is forced to 0 (logit −1e4), so no structure outside the family is ever
-sampled, top-k'd or given more than ~e^{−1e4} probability, trained or not.
+term). Where ``family.bit_support`` is a function ``(bits) -> (K,) bool`` rather than None
+(e.g. dMRI's nested sticks), every unsupported bit is forced to 0 (logit −1e4), so no structure
+outside the family is ever sampled, top-k'd or given more than ~e^{−1e4} probability, trained
+or not.
 
 Log-probabilities are exact (one teacher-forced pass); sampling is ancestral, top-k is a beam
 search.
@@ -23,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from jaxsbi.base import ModelFamily
 from jaxsbi.prism import family as fam
 from jaxsbi.prism.network import PrismNet
 from jaxsbi.tasks.symbolic import Structure, all_structures, check_lambda
@@ -42,7 +44,7 @@ def bernoulli_log_prob(logits: Array, noise_logits: Array, active: Array, noise:
     return jnp.sum(lp_bits) + lp_noise
 
 
-def _prior_logits_fn(family) -> Callable:
+def _prior_logits_fn(family: ModelFamily) -> Callable:
     """``(lam, bits) -> (K,)`` prior log-odds of each bit given the earlier ones under p(M | λ).
 
     The family's own ``bit_prior_logits`` when it has one; otherwise by enumerating every
@@ -98,11 +100,11 @@ class StructureDecoder(NamedTuple):
     sample_unchecked: Callable
 
 
-def structure_decoder(family, net: PrismNet, prior_skip: bool) -> StructureDecoder:
+def structure_decoder(family: ModelFamily, net: PrismNet, prior_skip: bool) -> StructureDecoder:
     """The structure decoder of ``net`` for ``family`` (see the module docstring)."""
     k, nn_, n_pts = family.num_components, family.num_noise, family.n_points
     prior_logits = _prior_logits_fn(family) if prior_skip else None
-    bit_support = fam.bit_support(family)
+    bit_support = family.bit_support
 
     def prior_logit(lam, bits):
         """``(K,)`` exact autoregressive prior log-odds of the bits when ``prior_skip``, else 0."""

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsbi.base import ModelFamily
 from jaxsbi.diffusion import (
     T_MAX,
     T_MIN,
@@ -53,7 +54,7 @@ class ThetaDecoder(NamedTuple):
     draw: Callable
 
 
-def theta_decoder(family, net: PrismNet, time_samples: int) -> ThetaDecoder:
+def theta_decoder(family: ModelFamily, net: PrismNet, time_samples: int) -> ThetaDecoder:
     """The θ decoder of ``net`` for ``family`` (see the module docstring)."""
     d, n_pts = family.theta_dim, family.n_points
     mean_np, std_np = family.theta_standardization()

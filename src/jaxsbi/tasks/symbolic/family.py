@@ -30,7 +30,9 @@ _NORMAL, _UNIFORM = 0, 1
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ModelFamily:
-    """A family of simulators indexed by a structure (see the module docstring).
+    """A family of simulators indexed by a structure (see the module docstring); it satisfies
+    the :class:`jaxsbi.base.ModelFamily` protocol (``token_dim``, ``check_structure``,
+    ``bit_support``, ``bit_prior_logits`` included).
 
     Attributes:
         name: e.g. ``"symbolic_k15"``.
@@ -85,6 +87,32 @@ class ModelFamily:
     def num_models(self) -> int:
         """(2^K − 1) × number of noise models."""
         return (2**self.num_components - 1) * self.num_noise
+
+    @property
+    def bit_support(self) -> None:
+        """None: every bit may be 1 whatever the earlier bits (any non-empty M is in the family;
+        a constrained family gives ``bit_support(bits) -> (K,) bool`` here instead)."""
+        return None
+
+    def check_structure(self, structure: Structure) -> None:
+        """Refuse a concrete structure outside the family, before any ``jit``.
+
+        Raises:
+            ValueError: ``active`` not ending in ``(K,)`` or not 0/1, no active term, a noise
+                index outside ``[0, num_noise)``.
+        """
+        a = np.asarray(structure.active)
+        if a.shape[-1:] != (self.num_components,):
+            raise ValueError(
+                f"structure.active must end in ({self.num_components},); got {a.shape}"
+            )
+        if not np.isin(a, (0, 1)).all():
+            raise ValueError("structure.active must hold 0/1 values")
+        if (a.sum(-1) == 0).any():
+            raise ValueError("a structure needs at least one active component")
+        n = np.asarray(structure.noise)
+        if n.size and (n.min() < 0 or n.max() >= self.num_noise):
+            raise ValueError(f"structure.noise must be in [0, {self.num_noise}); got {n}")
 
     # ---- priors ------------------------------------------------------------------------------
 
