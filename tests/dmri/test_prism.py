@@ -10,23 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tests.conftest import TINY_PRISM_NETWORK
 
 from jaxsbi import dmri
 from jaxsbi.dmri import prism as dp
 from jaxsbi.prism import NetworkConfig, prism_estimator
 from jaxsbi.tasks.symbolic import Structure, all_structures, linear_gaussian_family
 
-NET = NetworkConfig(
-    width=8,
-    num_heads=2,
-    encoder_layers=1,
-    lambda_layers=1,
-    structure_layers=1,
-    theta_layers=1,
-    mlp_ratio=1,
-    time_samples=1,
-    token_hidden=8,
-)
+NET = NetworkConfig(**{**TINY_PRISM_NETWORK, "width": 8, "mlp_ratio": 1, "token_hidden": 8})
 
 
 @pytest.fixture(scope="module")

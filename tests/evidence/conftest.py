@@ -1,18 +1,6 @@
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-
-@pytest.fixture(scope="module")
-def x64():
-    """float64 for the tests that compare to references at 1e-6 or tighter.
-
-    ``jax.enable_x64`` is a context manager on jax ≥ 0.6: the flag is restored when the module's
-    tests end, so it does not leak into other test modules.
-    """
-    with jax.enable_x64(True):
-        yield
 
 
 def sinusoid_data(seed: int, n: int, noise_std: float = 0.3):

@@ -1,14 +1,5 @@
-import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
-
-
-@pytest.fixture(scope="module")
-def x64():
-    """float64 for comparisons with closed forms at tight tolerances (restored afterwards)."""
-    with jax.enable_x64(True):
-        yield
 
 
 def ridge_data(seed=0, n=60, p=5, n_val=30, orthogonal=False):

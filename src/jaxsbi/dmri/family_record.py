@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -78,7 +79,11 @@ class DmriFamily:
         b_max / b0_fraction / num_b0 / shells: settings of the random protocols.
         normalize_by_b0: divide simulated signals by their mean noisy b0.
         gradient_encoding: token layout, ``"outer"`` or ``"vector"`` (:func:`make_tokens`).
+        bit_prior_logits: None: no closed-form prior log-odds; PRISM enumerates
+            :meth:`structure_log_prior` over the 2^6 − 1 structures.
     """
+
+    bit_prior_logits: ClassVar[None] = None
 
     name: str
     component_names: tuple[str, ...]

@@ -30,7 +30,7 @@ from jaxsbi.diagnostics import sbc_histogram
 from jaxsbi.diagnostics.training import loss_plot
 from jaxsbi.experiments.config import to_dict
 from jaxsbi.experiments.run_folder import OutputConfig, machine_info, write_json
-from jaxsbi.prism.estimator import NetworkConfig, param_count, prism_estimator
+from jaxsbi.prism import NetworkConfig, param_count, prism_estimator
 from jaxsbi.prism.evaluate import (
     calibration_figure,
     inclusion_calibration,
@@ -323,7 +323,7 @@ def run_prism(config: PrismConfig, run_dir: Path) -> dict:
     )
     figures["prism_lambda.png"] = lambda_figure(sweep)
     pred_info = None
-    if hasattr(family, "grid"):  # a curve on an x grid (not dMRI's random protocols)
+    if config.family.kind != "dmri":  # a curve on an x grid (not dMRI's random protocols)
         example = simulate_held_out(est, jax.random.fold_in(k_eval, 3), 0.5, 1)
         pred_fig, pred_info = predictive_figure(
             est,

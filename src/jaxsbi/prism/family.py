@@ -12,8 +12,6 @@ time; traced values (inside a caller's ``jit``) cannot be checked and pass throu
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,18 +20,7 @@ from jax import Array
 from jaxsbi.base import ModelFamily
 from jaxsbi.tasks.symbolic import Structure
 
-__all__ = ["bit_prior_logits", "check_structure", "check_tokens", "full_mask"]
-
-
-def bit_prior_logits(family: ModelFamily) -> Callable | None:
-    """The family's ``bit_prior_logits(lam, bits) -> (K,)``, or None: the one place PRISM
-    tolerates a family without a member of :class:`jaxsbi.base.ModelFamily`.
-
-    :class:`jaxsbi.dmri.DmriFamily` does not declare ``bit_prior_logits`` (its prior is
-    enumerated, K = 6); once it declares ``bit_prior_logits = None``, this is
-    ``family.bit_prior_logits``. None means: enumerate ``structure_log_prior``.
-    """
-    return getattr(family, "bit_prior_logits", None)
+__all__ = ["check_structure", "check_tokens", "full_mask"]
 
 
 def check_tokens(family: ModelFamily, tokens, point_mask) -> None:

@@ -50,7 +50,7 @@ def _prior_logits_fn(family: ModelFamily) -> Callable:
     The family's own ``bit_prior_logits`` when it has one; otherwise by enumerating every
     structure's ``structure_log_prior`` (noise models marginalised), for K ≤ 12.
     """
-    closed_form = fam.bit_prior_logits(family)
+    closed_form = family.bit_prior_logits
     if closed_form is not None:
         return closed_form
     k, nn_ = family.num_components, family.num_noise

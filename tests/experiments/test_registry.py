@@ -6,7 +6,7 @@ import pytest
 
 from jaxsbi.experiments.registry import load_config, runner
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
 
 
 def test_configs_exist():
