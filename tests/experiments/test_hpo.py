@@ -77,7 +77,8 @@ def test_mlp_input_groups_follow_the_pixels():
 def test_digits_experiment_small(tmp_path):
     import numpy as np
 
-    from jaxsbi.experiments.hpo import DigitsConfig, SearchSettings, run_digits
+    from jaxsbi.experiments.hpo import DigitsConfig, run_digits
+    from jaxsbi.hpo import SearchConfig
 
     cfg = DigitsConfig(
         max_points=300,
@@ -86,7 +87,7 @@ def test_digits_experiment_small(tmp_path):
         methods=("random", "greedy"),
         budget=3,
         inner_steps=60,
-        search=SearchSettings(warm_start=True, warm_steps=20, greedy_every=5),
+        search=SearchConfig(outer_lr=0.3, warm_start=True, warm_steps=20, greedy_every=5),
     )
     metrics = run_digits(cfg, tmp_path)
     saved = json.loads((tmp_path / "metrics.json").read_text())

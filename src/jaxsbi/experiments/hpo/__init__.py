@@ -12,7 +12,6 @@
   ``comparison.md``, ``metrics.json``.
 """
 
-from jaxsbi.experiments.hpo.common import SearchSettings as SearchSettings
 from jaxsbi.experiments.hpo.digits import DigitsConfig as DigitsConfig
 from jaxsbi.experiments.hpo.digits import digits_problem as digits_problem
 from jaxsbi.experiments.hpo.digits import run_digits as run_digits

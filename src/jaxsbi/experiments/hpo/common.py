@@ -1,40 +1,19 @@
-"""What both HPO experiments share: the objective names, the search settings table and the
+"""What both HPO experiments share: the objective names and the
 checks of the methods and objectives a config asks for."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Literal
 
 from jaxsbi.hpo import (
     METHODS,
-    SearchConfig,
 )
 
-__all__ = ["Objective", "SearchSettings"]
+__all__ = ["Objective"]
 
 Objective = Literal["evidence", "laplace", "elbo", "cv", "validation"]
 log = logging.getLogger("jaxsbi")
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchSettings:
-    """:class:`~jaxsbi.hpo.search.SearchConfig` fields, as a config table."""
-
-    outer_lr: float = 0.3
-    num_init: int = 5
-    hoag_tol0: float = 1e-2
-    hoag_decay: float = 0.9
-    hoag_step_scale: float = 1.0
-    max_cg_iter: int = 100
-    cg_damping: float = 0.0
-    warm_start: bool = False
-    warm_steps: int = 0
-    greedy_every: int = 1
-
-    def build(self) -> SearchConfig:
-        return SearchConfig(**dataclasses.asdict(self))
 
 
 def _check_common(methods, objectives, allowed, budget):

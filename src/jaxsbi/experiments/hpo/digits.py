@@ -12,12 +12,13 @@ import jax.numpy as jnp
 from matplotlib.figure import Figure
 
 from jaxsbi.experiments.config import to_dict
-from jaxsbi.experiments.hpo.common import SearchSettings, _check_common, _table_md, log
+from jaxsbi.experiments.hpo.common import _check_common, _table_md, log
 from jaxsbi.experiments.run_folder import write_json
 from jaxsbi.hpo import (
     METHODS,
     Dataset,
     Problem,
+    SearchConfig,
     Splits,
     cv_problem,
     elbo_problem,
@@ -55,9 +56,7 @@ class DigitsConfig:
     prune_thresholds: tuple[float, ...] = (0.5, 0.9, 0.99)
     sensitivity: bool = False
     sensitivity_objectives: tuple[str, ...] = ()  # () = every objective
-    search: SearchSettings = dataclasses.field(
-        default_factory=lambda: SearchSettings(outer_lr=0.3, cg_damping=1e-2)
-    )
+    search: SearchConfig = SearchConfig(outer_lr=0.3, cg_damping=1e-2)
     dpi: int = 110
 
     def __post_init__(self):
@@ -118,7 +117,7 @@ def run_digits(config: DigitsConfig, run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = config
-    search = cfg.search.build()
+    search = cfg.search
     loader = load_digits_splits if cfg.dataset == "digits" else load_mnist5k_splits
     key = jax.random.key(cfg.seed)
     results, figs = {}, {}

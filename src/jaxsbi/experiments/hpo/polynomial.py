@@ -13,12 +13,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from jaxsbi.experiments.config import to_dict
-from jaxsbi.experiments.hpo.common import SearchSettings, _check_common, _table_md
+from jaxsbi.experiments.hpo.common import _check_common, _table_md
 from jaxsbi.experiments.run_folder import write_json
 from jaxsbi.hpo import (
     METHODS,
     Dataset,
     Problem,
+    SearchConfig,
     Splits,
     cv_problem,
     elbo_problem,
@@ -57,7 +58,7 @@ class PolynomialConfig:
     inner_steps: int = 60
     num_folds: int = 5
     sensitivity: bool = True
-    search: SearchSettings = dataclasses.field(default_factory=SearchSettings)
+    search: SearchConfig = SearchConfig(outer_lr=0.3)
     dpi: int = 110
 
     def __post_init__(self):
@@ -163,7 +164,7 @@ def run_polynomial(config: PolynomialConfig, run_dir: Path) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = config
     beta = 1.0 / cfg.noise_std**2
-    search = cfg.search.build()
+    search = cfg.search
     with jax.enable_x64(True):
         key = jax.random.key(cfg.seed)
         k_data, k_prob, k_search = jax.random.split(key, 3)
