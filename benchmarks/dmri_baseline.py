@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
 
     # ---- evidences for the 3 models ----
     def evidences():
-        return dmri.compare_models(key, models, signals, config=config, chunk_size=chunk)
+        return dmri.compare_voxel_models(key, models, signals, config=config, chunk_size=chunk)
 
     _, t_ev_first = timed(evidences)
     cmp_, t_ev = timed(evidences)

@@ -26,7 +26,7 @@ that acquisition instead.
 2. **Against evidences** on a small family S = {ball, ball + 1 stick, ball + 2 sticks}
    (Rician; uniform over S, which is p(M | λ = 1) restricted to S): voxels with M uniform on
    S and θ ~ p(θ | M) (SNR 20–30). Evidences by stepping-stone sampling over power posteriors
-   (dmri.baseline.compare_models; NUTS per rung) give p_ev(M | x, S); PRISM's q(M | x, λ = 1)
+   (dmri.baseline.compare_voxel_models; NUTS per rung) give p_ev(M | x, S); PRISM's q(M | x, λ = 1)
    renormalised over S is compared by R² (over all voxel × model entries) and top-1. The
    evidence top-1 is the (estimated) Bayes-optimal ceiling for S.
 3. **Parameter posteriors**: on voxels of (2), PRISM's q(θ | M_true, x) vs the NUTS posterior
@@ -340,7 +340,7 @@ def main(argv=None) -> dict:
     )
     models = [dmri.voxel_model(family, s, protocol) for s in sub]
     t1 = time.perf_counter()
-    cmp_ = dmri.compare_models(
+    cmp_ = dmri.compare_voxel_models(
         jax.random.fold_in(k_ev, 1), models, np.asarray(signals_ev), config=ev_cfg, chunk_size=n_ev
     )
     t_evidence = time.perf_counter() - t1

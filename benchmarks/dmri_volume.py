@@ -17,7 +17,7 @@ threshold would keep only the bright (CSF-like) third. Signals are divided by th
 
 Per voxel, two models of the family (Rician noise): ball + 1 stick and ball + 2 sticks.
 Each gets a stepping-stone evidence over power posteriors with NUTS
-(:func:`jaxsbi.dmri.compare_models`, streamed through ``map_voxels`` in chunks); the model
+(:func:`jaxsbi.dmri.compare_voxel_models`, streamed through ``map_voxels`` in chunks); the model
 probabilities weight the two posteriors into one mixture
 (:func:`jaxsbi.dmri.maps.mixture_samples`), which the maps summarise. The NUTS baseline is
 slow on a shared 2-core CPU, so by default only a slab is fitted (``--slices``; default:
@@ -250,7 +250,7 @@ def main(argv=None) -> dict:
     key = jax.random.key(args.seed)
     compile_before = _compile_seconds[0]
     t0 = time.perf_counter()
-    cmp_ = dmri.compare_models(
+    cmp_ = dmri.compare_voxel_models(
         key, models, prep.signals, mask, config=config, chunk_size=args.chunk_size
     )
     wall = time.perf_counter() - t0

@@ -48,20 +48,20 @@ OUT = Path(__file__).parent / "results" / "hpo.json"
 GRADIENT = ("rmad", "drmad", "greedy", "hoag")
 
 
-def time_to_reach(hist: hpo.History, target: float) -> float | None:
+def time_to_reach(hist: hpo.SearchHistory, target: float) -> float | None:
     """Cumulative wall time at which the running best validation loss first reaches target."""
     i = iterations_to_reach(hist, target)
     return float(hist.cumulative_time[i - 1]) if i is not None else None
 
 
-def iterations_to_reach(hist: hpo.History, target: float) -> int | None:
+def iterations_to_reach(hist: hpo.SearchHistory, target: float) -> int | None:
     """Trials / outer iterations until the running best validation loss reaches target."""
     best = np.minimum.accumulate(np.where(np.isfinite(hist.val_loss), hist.val_loss, np.inf))
     hit = np.flatnonzero(best <= target + 1e-12)
     return int(hit[0]) + 1 if hit.size else None
 
 
-def _curve(hist: hpo.History) -> dict:
+def _curve(hist: hpo.SearchHistory) -> dict:
     return {
         "val_loss": [float(v) for v in hist.val_loss],
         "wall_time_s": [float(v) for v in hist.wall_time],
@@ -92,7 +92,7 @@ def _refit_val(prob: hpo.Problem, h) -> float:
 
 
 def claim_gradient_speed(groups: str, budget: int, iters: int, seeds: int):
-    """Returns (JSON record, {name: History}, problem)."""
+    """Returns (JSON record, {name: SearchHistory}, problem)."""
     cfg = DigitsConfig(noise_stds=(0.5,), groups=groups, log_precision_init=0.0)
     data = load_digits_splits(jax.random.key(1), 0.5)
     prob, _ = digits_problem(jax.random.key(2), data, "validation", cfg)

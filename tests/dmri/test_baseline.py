@@ -232,7 +232,7 @@ def test_evidence_selects_the_true_model_and_recovers_the_fibre():
         ]
     )
     config = dmri.EvidenceConfig(num_temperatures=12, sampler=_FAST)
-    cmp_ = dmri.compare_models(jax.random.key(3), models, signals, config=config)
+    cmp_ = dmri.compare_voxel_models(jax.random.key(3), models, signals, config=config)
     assert list(np.argmax(cmp_.probabilities, axis=1)) == [0, 1, 2]
     # the trapezoid TI estimate is coarser and biased low (1.4-3.8 nats here at 12 rungs)
     gap = cmp_.log_evidence - cmp_.log_evidence_ti

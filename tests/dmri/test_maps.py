@@ -279,7 +279,9 @@ def test_baseline_fits_to_maps_recover_the_fibre(family, tmp_path):
     sampler = SamplerConfig(kernel="nuts", num_chains=2, num_samples=100, num_warmup=150)
     config = dmri.EvidenceConfig(num_temperatures=6, sampler=sampler, num_prior_draws=500)
     models = [dmri.voxel_model(family, s, protocol) for s in (s1, s2)]
-    cmp_ = dmri.compare_models(jax.random.key(0), models, prep.signals, prep.mask, config=config)
+    cmp_ = dmri.compare_voxel_models(
+        jax.random.key(0), models, prep.signals, prep.mask, config=config
+    )
     probs = cmp_.probabilities[prep.mask]
     theta, model, weights = maps.mixture_samples(probs, [f.theta[prep.mask] for f in cmp_.fits])
     out = maps.summarize(family, _stack([s1, s2]), probs, theta, model, weights)

@@ -52,7 +52,7 @@ def _as_samples(name: str, value) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def _prepare(reference, samples, num_samples: int | None, n_folds: int, z_score: bool):
+def _prepare(reference, samples, num_samples: int | None, num_folds: int, z_score: bool):
     """Validates, truncates to the first ``N`` rows of each and checks z-scoring is possible."""
     x = _as_samples("reference", reference)
     y = _as_samples("samples", samples)
@@ -67,8 +67,8 @@ def _prepare(reference, samples, num_samples: int | None, n_folds: int, z_score:
             f"num_samples={num_samples} must be in [1, {n_max}] (the smaller of "
             f"{x.shape[0]} reference and {y.shape[0]} candidate rows)"
         )
-    if not isinstance(n_folds, int) or n_folds < 2 or n_folds > 2 * n:
-        raise ValueError(f"n_folds must be an int in [2, {2 * n}]; got {n_folds!r}")
+    if not isinstance(num_folds, int) or num_folds < 2 or num_folds > 2 * n:
+        raise ValueError(f"num_folds must be an int in [2, {2 * n}]; got {num_folds!r}")
     x, y = x[:n], y[:n]
     if z_score:
         std = x.std(axis=0, ddof=1)
@@ -124,24 +124,24 @@ class _FitState(NamedTuple):
     no_improvement: Array
 
 
-def _fold_layout(n: int, n_folds: int, batch_size: int):
+def _fold_layout(n: int, num_folds: int, batch_size: int):
     """Static (numpy) positions of each fold's train and test rows in a permuted dataset.
 
-    Mirrors ``KFold``: the first ``n % n_folds`` folds hold one extra test row. Train rows are
+    Mirrors ``KFold``: the first ``n % num_folds`` folds hold one extra test row. Train rows are
     padded (weight 0) to ``num_batches * batch_size`` and test rows to the largest fold size so
     that all folds share one shape and can be ``vmap``-ped.
     """
-    sizes = np.full(n_folds, n // n_folds)
-    sizes[: n % n_folds] += 1
+    sizes = np.full(num_folds, n // num_folds)
+    sizes[: n % num_folds] += 1
     stops = np.cumsum(sizes)
     n_train_max = n - int(sizes.min())
     batch = min(batch_size, n_train_max)
     train_len = -(-n_train_max // batch) * batch
     test_len = int(sizes.max())
-    train_pos = np.zeros((n_folds, train_len), np.int32)
-    train_w = np.zeros((n_folds, train_len), np.float32)
-    test_pos = np.zeros((n_folds, test_len), np.int32)
-    test_w = np.zeros((n_folds, test_len), np.float32)
+    train_pos = np.zeros((num_folds, train_len), np.int32)
+    train_w = np.zeros((num_folds, train_len), np.float32)
+    test_pos = np.zeros((num_folds, test_len), np.int32)
+    test_w = np.zeros((num_folds, test_len), np.float32)
     for k, (stop, size) in enumerate(zip(stops, sizes, strict=True)):
         test = np.arange(stop - size, stop)
         train = np.concatenate([np.arange(0, stop - size), np.arange(stop, n)])
@@ -210,13 +210,13 @@ def _fit_one_fold(
 
 @partial(
     jax.jit,
-    static_argnames=("n_folds", "z_score", "batch_size", "max_epochs", "n_iter_no_change"),
+    static_argnames=("num_folds", "z_score", "batch_size", "max_epochs", "n_iter_no_change"),
 )
-def _c2st_folds(key, x, y, hyper, *, n_folds, z_score, batch_size, max_epochs, n_iter_no_change):
+def _c2st_folds(key, x, y, hyper, *, num_folds, z_score, batch_size, max_epochs, n_iter_no_change):
     """Held-out accuracy and number of epochs of each fold; ``x``, ``y``: ``(N, dim)``.
 
     Returns:
-        ``(accuracy, epochs)``, each of shape ``(n_folds,)``.
+        ``(accuracy, epochs)``, each of shape ``(num_folds,)``.
     """
     if z_score:
         mean = jnp.mean(x, axis=0)
@@ -226,7 +226,7 @@ def _c2st_folds(key, x, y, hyper, *, n_folds, z_score, batch_size, max_epochs, n
     data = jnp.concatenate([x, y])
     labels = jnp.concatenate([jnp.zeros(x.shape[0]), jnp.ones(y.shape[0])])
     n, dim = data.shape
-    batch, train_pos, train_w, test_pos, test_w = _fold_layout(n, n_folds, batch_size)
+    batch, train_pos, train_w, test_pos, test_w = _fold_layout(n, num_folds, batch_size)
 
     k_split, k_fit = jax.random.split(key)
     perm = jax.random.permutation(k_split, n)
@@ -237,7 +237,7 @@ def _c2st_folds(key, x, y, hyper, *, n_folds, z_score, batch_size, max_epochs, n
         max_epochs=max_epochs,
         n_iter_no_change=n_iter_no_change,
     )
-    fold_keys = jax.random.split(k_fit, n_folds)
+    fold_keys = jax.random.split(k_fit, num_folds)
     params, epochs = jax.vmap(fit, in_axes=(0, None, None, 0, 0, None))(
         fold_keys, data, labels, perm[train_pos], jnp.asarray(train_w), hyper
     )
@@ -256,7 +256,7 @@ def c2st(
     samples,
     *,
     seed: int = 1,
-    n_folds: int = 5,
+    num_folds: int = 5,
     z_score: bool = True,
     num_samples: int | None = None,
     max_epochs: int = 10_000,
@@ -276,7 +276,7 @@ def c2st(
         reference: ``(n_ref, dim)`` reference samples (they set the z-scoring).
         samples: ``(n_samples, dim)`` samples to compare with the reference.
         seed: seeds the fold split, the initialisation and the per-epoch shuffles.
-        n_folds: number of shuffled cross-validation folds.
+        num_folds: number of shuffled cross-validation folds.
         z_score: z-score both sets with the reference's mean and ``ddof=1`` std.
         num_samples: use the first ``num_samples`` rows of each set; by default
             ``min(n_ref, n_samples)``.
@@ -299,7 +299,7 @@ def c2st(
 
     Raises:
         ValueError: inputs that are not finite 2-D arrays of equal ``dim``, a constant reference
-            dimension (with ``z_score``), or an invalid ``num_samples`` / ``n_folds``.
+            dimension (with ``z_score``), or an invalid ``num_samples`` / ``num_folds``.
 
     Example:
         >>> import numpy as np
@@ -308,14 +308,14 @@ def c2st(
         >>> c2st(a, b) > 0.95
         True
     """
-    x, y = _prepare(reference, samples, num_samples, n_folds, z_score)
+    x, y = _prepare(reference, samples, num_samples, num_folds, z_score)
     hyper = tuple(jnp.asarray(v, jnp.float32) for v in (learning_rate, alpha, tol))
     acc, _ = _c2st_folds(
         jax.random.key(seed),
         jnp.asarray(x),
         jnp.asarray(y),
         hyper,
-        n_folds=n_folds,
+        num_folds=num_folds,
         z_score=z_score,
         batch_size=int(batch_size),
         max_epochs=int(max_epochs),
@@ -329,7 +329,7 @@ def c2st_sklearn(
     samples,
     *,
     seed: int = 1,
-    n_folds: int = 5,
+    num_folds: int = 5,
     z_score: bool = True,
     num_samples: int | None = None,
     n_jobs: int | None = None,
@@ -340,7 +340,7 @@ def c2st_sklearn(
         reference: ``(n_ref, dim)`` reference samples (they set the z-scoring).
         samples: ``(n_samples, dim)`` samples to compare with the reference.
         seed: ``random_state`` of both the ``MLPClassifier`` and the ``KFold``.
-        n_folds: number of shuffled cross-validation folds.
+        num_folds: number of shuffled cross-validation folds.
         z_score: z-score both sets with the reference's mean and ``ddof=1`` std.
         num_samples: use the first ``num_samples`` rows of each set; by default
             ``min(n_ref, n_samples)``.
@@ -364,7 +364,7 @@ def c2st_sklearn(
             "(or pip install 'jaxsbi[test]')"
         ) from err
 
-    x, y = _prepare(reference, samples, num_samples, n_folds, z_score)
+    x, y = _prepare(reference, samples, num_samples, num_folds, z_score)
     if z_score:
         mean, std = x.mean(axis=0), x.std(axis=0, ddof=1)
         x, y = (x - mean) / std, (y - mean) / std
@@ -378,7 +378,7 @@ def c2st_sklearn(
     )
     data = np.concatenate((x, y))
     target = np.concatenate((np.zeros((x.shape[0],)), np.ones((y.shape[0],))))
-    shuffle = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    shuffle = KFold(n_splits=num_folds, shuffle=True, random_state=seed)
     # One BLAS thread per fit: the matrices are small, and a multi-threaded BLAS was up to 20x
     # slower on a busy 2-core machine. The result does not depend on it.
     with threadpool_limits(limits=1, user_api="blas"):

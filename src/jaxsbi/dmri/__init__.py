@@ -15,10 +15,10 @@ Example:
 from jaxsbi.dmri import maps as maps
 from jaxsbi.dmri import prism as prism
 from jaxsbi.dmri import tractography as tractography
-from jaxsbi.dmri.baseline import ModelComparison as ModelComparison
 from jaxsbi.dmri.baseline import VoxelEvidence as VoxelEvidence
+from jaxsbi.dmri.baseline import VoxelModelComparison as VoxelModelComparison
 from jaxsbi.dmri.baseline import VoxelPosterior as VoxelPosterior
-from jaxsbi.dmri.baseline import compare_models as compare_models
+from jaxsbi.dmri.baseline import compare_voxel_models as compare_voxel_models
 from jaxsbi.dmri.baseline import evidence_voxel as evidence_voxel
 from jaxsbi.dmri.baseline import fit_voxels as fit_voxels
 from jaxsbi.dmri.baseline import model_probabilities as model_probabilities

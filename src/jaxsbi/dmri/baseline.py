@@ -5,7 +5,7 @@ stepping-stone evidence and the β = 1 posterior) on a :class:`~jaxsbi.dmri.voxe
 (the voxel model and its unconstrained coordinates: :mod:`jaxsbi.dmri.voxel`; the evidence
 estimator: :mod:`jaxsbi.dmri.stepping_stone`), and the volume drivers that vmap, chunk and
 shard them over voxels (:func:`fit_voxels`) and compare candidate models
-(:func:`compare_models`, :func:`model_probabilities`).
+(:func:`compare_voxel_models`, :func:`model_probabilities`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = [
     "sample_voxel",
     "evidence_voxel",
     "fit_voxels",
-    "compare_models",
+    "compare_voxel_models",
     "model_probabilities",
 ]
 
@@ -199,7 +199,7 @@ def model_probabilities(log_evidence: Array, log_prior: Array | None = None) -> 
     return jax.nn.softmax(le, axis=-1)
 
 
-class ModelComparison(NamedTuple):
+class VoxelModelComparison(NamedTuple):
     """Evidences of several models for many voxels.
 
     Attributes:
@@ -216,7 +216,7 @@ class ModelComparison(NamedTuple):
     fits: tuple
 
 
-def compare_models(
+def compare_voxel_models(
     key: Array,
     models: Sequence[VoxelModel],
     signals,
@@ -226,14 +226,14 @@ def compare_models(
     log_prior=None,
     chunk_size: int = 256,
     devices=None,
-) -> ModelComparison:
+) -> VoxelModelComparison:
     """Evidence of each candidate model for every voxel, and the model probabilities.
 
     Model j uses ``fold_in(key, j)``. ``log_prior (num_models,)`` defaults to uniform (for
     PRISM's λ-prior pass ``family.structure_log_prior`` of each structure).
     """
     if not models:
-        raise ValueError("compare_models needs at least one model")
+        raise ValueError("compare_voxel_models needs at least one model")
     fits = tuple(
         fit_voxels(
             jax.random.fold_in(key, j),
@@ -251,4 +251,4 @@ def compare_models(
     probs = np.asarray(model_probabilities(le, log_prior))
     if mask is not None:
         probs = np.where(np.asarray(mask, bool)[..., None], probs, 0.0)
-    return ModelComparison(tuple(m.name for m in models), le, le_ti, probs, fits)
+    return VoxelModelComparison(tuple(m.name for m in models), le, le_ti, probs, fits)

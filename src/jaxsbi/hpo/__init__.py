@@ -4,7 +4,7 @@ A :class:`Problem` is a bilevel record of pure functions: parameters θ minimise
 L(θ, h); hyperparameters h minimise the outer loss Q(θ, h) — a validation loss, a negative
 Laplace or exact log evidence, a negative ELBO or a k-fold CV negative log-likelihood
 (:mod:`jaxsbi.hpo.objectives`). :func:`optimise` searches h with grid, random, GP-BO, RMAD,
-DrMAD, greedy or HOAG and returns a :class:`History`.
+DrMAD, greedy or HOAG and returns a :class:`SearchHistory`.
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -51,8 +51,8 @@ from jaxsbi.hpo.problem import fit_and_score as fit_and_score
 from jaxsbi.hpo.problem import make_problem as make_problem
 from jaxsbi.hpo.problem import run_inner as run_inner
 from jaxsbi.hpo.search import METHODS as METHODS
-from jaxsbi.hpo.search import History as History
 from jaxsbi.hpo.search import SearchConfig as SearchConfig
+from jaxsbi.hpo.search import SearchHistory as SearchHistory
 from jaxsbi.hpo.search import optimise as optimise
 from jaxsbi.hpo.variational import elbo as elbo
 from jaxsbi.hpo.variational import gaussian_kl_diag as gaussian_kl_diag

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from jaxsbi.hpo.problem import Problem
-from jaxsbi.hpo.search import BLACK_BOX, History, SearchConfig, optimise
+from jaxsbi.hpo.search import BLACK_BOX, SearchConfig, SearchHistory, optimise
 
 __all__ = ["compare_methods", "summary_row", "convergence_figure", "STEP_FACTORS"]
 
@@ -19,7 +19,7 @@ STEP_FACTORS = (0.3, 1.0, 3.0)
 log = logging.getLogger("jaxsbi")
 
 
-def summary_row(hist: History) -> dict:
+def summary_row(hist: SearchHistory) -> dict:
     """Best Q, its validation / test loss and h, total wall time and model fits."""
     i = hist.best
     return {
@@ -44,7 +44,7 @@ def _scaled(config: SearchConfig, method: str, factor: float) -> SearchConfig:
 
 def compare_methods(
     key, problem: Problem, methods, budget: int, config: SearchConfig, sensitivity: bool = False
-) -> tuple[dict[str, History], list[dict]]:
+) -> tuple[dict[str, SearchHistory], list[dict]]:
     """Run each method (same key) and summarise.
 
     With ``sensitivity``, gradient methods are re-run with their step size scaled by 0.3 and 3
@@ -89,7 +89,7 @@ def compare_methods(
 
 
 def convergence_figure(
-    hists: dict[str, History],
+    hists: dict[str, SearchHistory],
     title: str,
     reference: float | None = None,
     ylabel: str = "best Q so far",

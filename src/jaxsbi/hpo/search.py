@@ -29,7 +29,7 @@ from jaxsbi.hpo.hypergrad import (
 )
 from jaxsbi.hpo.problem import Problem, _score, check_h, fit_and_score, inner_step, run_inner
 
-__all__ = ["METHODS", "SearchConfig", "History", "optimise"]
+__all__ = ["METHODS", "SearchConfig", "SearchHistory", "optimise"]
 
 Method = Literal["grid", "random", "gpbo", "rmad", "drmad", "greedy", "hoag"]
 METHODS: tuple[str, ...] = ("grid", "random", "gpbo", "rmad", "drmad", "greedy", "hoag")
@@ -88,7 +88,7 @@ class SearchConfig:
             raise ValueError(f"greedy_every must be >= 1; got {self.greedy_every}")
 
 
-class History(NamedTuple):
+class SearchHistory(NamedTuple):
     """One row per iteration (trial or outer step).
 
     Attributes:
@@ -142,9 +142,9 @@ class _Recorder:
         ):
             self.rows[k].append(v)
 
-    def history(self, compile_time, stopped="") -> History:
+    def history(self, compile_time, stopped="") -> SearchHistory:
         arr = {k: np.asarray(v, dtype=float) for k, v in self.rows.items()}
-        return History(self.method, compile_time=float(compile_time), stopped=stopped, **arr)
+        return SearchHistory(self.method, compile_time=float(compile_time), stopped=stopped, **arr)
 
 
 def _timed(fn, *args):
@@ -174,7 +174,7 @@ def _grid_points(problem: Problem, budget: int) -> np.ndarray:
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, d)
 
 
-def _black_box(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) -> History:
+def _black_box(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) -> SearchHistory:
     lo, hi = np.asarray(problem.lower), np.asarray(problem.upper)
     d = problem.num_hyper
     dtype = problem.lower.dtype
@@ -266,7 +266,7 @@ def _warm_starts(problem: Problem, cfg: SearchConfig):
     return steps, start, t_compile
 
 
-def _unrolled(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) -> History:
+def _unrolled(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) -> SearchHistory:
     del key  # deterministic given the problem
     hypergrad = rmad_hypergradient if method == "rmad" else drmad_hypergradient
     opt = optax.adam(cfg.outer_lr)
@@ -301,7 +301,7 @@ def _unrolled(key, problem: Problem, method: str, budget: int, cfg: SearchConfig
     return rec.history(t_compile, stopped)
 
 
-def _greedy(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) -> History:
+def _greedy(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) -> SearchHistory:
     del key
     every = cfg.greedy_every
     opt = optax.adam(cfg.outer_lr / np.sqrt(max(problem.inner_steps // every, 1)))
@@ -353,7 +353,7 @@ def _greedy(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) 
     return rec.history(t_compile, stopped)
 
 
-def _hoag(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) -> History:
+def _hoag(key, problem: Problem, method: str, budget: int, cfg: SearchConfig) -> SearchHistory:
     del key
     ref = float(jnp.linalg.norm(jax.grad(problem.inner_loss)(problem.theta_init, problem.h_init)))
     ref = max(ref, 1e-12)
@@ -407,7 +407,7 @@ def optimise(
     method: Method,
     budget: int,
     config: SearchConfig | None = None,
-) -> History:
+) -> SearchHistory:
     """Search hyperparameters h of ``problem`` minimising its outer loss Q.
 
     Args:
@@ -418,7 +418,7 @@ def optimise(
         config: method settings; defaults to :class:`SearchConfig()`.
 
     Returns:
-        :class:`History`; ``history.h[history.best]`` is the best hyperparameter found.
+        :class:`SearchHistory`; ``history.h[history.best]`` is the best hyperparameter found.
 
     Raises:
         ValueError: unknown method, budget < 1, bad bounds or h_init, a grid larger than the
