@@ -8,6 +8,7 @@ of the config's experiment (:mod:`jaxsbi.experiments.registry`:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 def _run(args) -> int:
     from jaxsbi.experiments.config import ConfigError
     from jaxsbi.experiments.registry import load_config, runner
-    from jaxsbi.experiments.run_folder import prepare_run_dir
+    from jaxsbi.experiments.run_folder import prepare_run_dir, run_lock
 
     try:
         config = load_config(args.config)
@@ -28,14 +29,16 @@ def _run(args) -> int:
     output = getattr(config, "output", None)
     base = Path(args.output or (getattr(output, "dir", None) or "runs"))
     name = (getattr(output, "name", "") or "") or Path(args.config).stem
-    try:
-        run_dir = prepare_run_dir(config, base / name, overwrite=args.overwrite)
-    except FileExistsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"jaxsbi: {Path(args.config).name} -> {run_dir}", flush=True)
-    t0 = time.perf_counter()
-    metrics = runner(config)(config, run_dir)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(run_lock(base / name))  # one run per folder
+            run_dir = prepare_run_dir(config, base / name, overwrite=args.overwrite)
+        except (ConfigError, FileExistsError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"jaxsbi: {Path(args.config).name} -> {run_dir}", flush=True)
+        t0 = time.perf_counter()
+        metrics = runner(config)(config, run_dir)
     print(f"jaxsbi: done in {time.perf_counter() - t0:.1f} s; run folder {run_dir}")
     summary = {k: metrics[k] for k in ("c2st", "timings_s") if k in metrics}
     if summary:
@@ -46,10 +49,10 @@ def _run(args) -> int:
 def _bench(args) -> int:
     import dataclasses
 
-    from jaxsbi.experiments.bench import BenchConfig, run_bench
+    from jaxsbi.experiments.bench import BenchConfig
     from jaxsbi.experiments.config import ConfigError
     from jaxsbi.experiments.registry import load_config
-    from jaxsbi.experiments.run_folder import prepare_run_dir
+    from jaxsbi.experiments.run_folder import prepare_run_dir, run_lock
 
     try:
         config = load_config(args.config) if args.config else BenchConfig()
@@ -69,11 +72,19 @@ def _bench(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(args.output or ("runs/bench_quick" if args.quick else "runs/bench"))
-    try:
-        out = prepare_run_dir(config, out, overwrite=args.overwrite)
-    except FileExistsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(run_lock(out))  # one run per folder
+            out = prepare_run_dir(config, out, overwrite=args.overwrite)
+        except (ConfigError, FileExistsError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return _bench_locked(args, config, out)
+
+
+def _bench_locked(args, config, out) -> int:
+    from jaxsbi.experiments.bench import run_bench
+
     print(f"jaxsbi bench: {len(config.tasks)} tasks x {len(config.budgets)} budgets x "
           f"{len(config.seeds)} seeds, observations {list(config.observations)} -> {out}",
           flush=True)
