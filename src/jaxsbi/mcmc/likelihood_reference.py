@@ -59,8 +59,8 @@ import numpy as np
 from jax import Array
 
 from jaxsbi.diagnostics import mcmc_summary
+from jaxsbi.mcmc.config import SamplerConfig
 from jaxsbi.mcmc.posterior import sample_posterior
-from jaxsbi.mcmc.runner import SamplerConfig
 from jaxsbi.tasks.base import Task
 
 __all__ = ["LikelihoodReferenceConfig", "LikelihoodReference", "likelihood_reference"]

@@ -11,7 +11,9 @@ import numpy as np
 from jax import Array
 
 from jaxsbi.distributions import Prior
-from jaxsbi.mcmc.runner import SamplerConfig, SamplerInfo, sample_batched
+from jaxsbi.mcmc.config import SamplerConfig, SamplerInfo
+from jaxsbi.mcmc.kernel import Kernel
+from jaxsbi.mcmc.runner import sample_batched
 from jaxsbi.mcmc.smc import smc_batched
 
 __all__ = ["PosteriorSamples", "compiled_sampler", "potential", "sample_posterior"]
@@ -62,17 +64,22 @@ _COMPILED: dict = {}
 
 
 def compiled_sampler(
-    prior: Prior, log_ratio_fn, config: SamplerConfig, proposal: Prior | None = None
+    prior: Prior,
+    log_ratio_fn,
+    config: SamplerConfig,
+    proposal: Prior | None = None,
+    kernel: Kernel | None = None,
 ):
     """The jitted function behind :func:`sample_posterior`, for ahead-of-time compilation.
 
     ``fn(key, params, x_obs (n, *x_shape), init_theta (n, num_chains, d), use_init ()) ->
     PosteriorSamples`` with ``use_init`` a boolean scalar (False: the config's own start). It is
-    cached per ``(prior, log_ratio_fn, config, proposal)``, so ``fn.lower(...).compile()`` times
-    the compilation that a first :func:`sample_posterior` call would pay (``benchmarks/aalr.py``).
+    cached per ``(prior, log_ratio_fn, config, proposal, kernel)``, so
+    ``fn.lower(...).compile()`` times the compilation that a first :func:`sample_posterior`
+    call would pay (``benchmarks/aalr.py``).
     No input checks: :func:`sample_posterior` is the checked entry point.
     """
-    cache_key = (prior, log_ratio_fn, config, proposal)
+    cache_key = (prior, log_ratio_fn, config, proposal, kernel)
     if cache_key in _COMPILED:
         return _COMPILED[cache_key]
     logdensity = potential(prior, log_ratio_fn)
@@ -135,11 +142,13 @@ def compiled_sampler(
         theta0 = jnp.where(use_init, init_theta, auto)
         u0 = jax.vmap(jax.vmap(prior.to_unconstrained))(theta0)
         u0 = jnp.where(jnp.isfinite(u0), u0, jnp.sign(u0) * _INIT_BOUND)
-        u, info = sample_batched(k_run, lambda u, x: logdensity(params, u, x), x_obs, u0, config)
+        u, info = sample_batched(
+            k_run, lambda u, x: logdensity(params, u, x), x_obs, u0, config, kernel=kernel
+        )
         theta = jax.vmap(jax.vmap(jax.vmap(prior.from_unconstrained)))(u)
         return PosteriorSamples(theta, info)
 
-    fn = jax.jit(run_smc if config.kernel == "smc" else run)
+    fn = jax.jit(run_smc if kernel is None and config.kernel == "smc" else run)
     _COMPILED[cache_key] = fn
     return fn
 
@@ -155,6 +164,7 @@ def sample_posterior(
     x_shape: tuple[int, ...] | None = None,
     init_theta: Array | None = None,
     proposal: Prior | None = None,
+    kernel: Kernel | None = None,
 ) -> PosteriorSamples:
     """Sample p(θ | x_o) ∝ p(θ) exp(log_ratio_fn(params, θ, x_o)) for one or many observations.
 
@@ -176,6 +186,9 @@ def sample_posterior(
             to p(θ) exp(log_ratio) restricted to q's support (e.g. the box of a truncated
             round, :mod:`jaxsbi.sequential`); q must cover the posterior's mass. ``log Z`` is
             then log ∫_supp(q) p(θ) exp(log_ratio) dθ.
+        kernel: an MCMC :class:`~jaxsbi.mcmc.Kernel` (e.g. a wrapped blackjax algorithm, see
+            ``docs/sampling.md``) run with the config's pooled adaptation, overriding
+            ``config.kernel``; reuse the same object across calls to reuse the compiled sampler.
 
     Returns:
         :class:`PosteriorSamples` with ``theta`` of shape
@@ -209,14 +222,18 @@ def sample_posterior(
         )
     n = x_obs.shape[0]
     use_init = init_theta is not None
+    smc = kernel is None and config.kernel == "smc"
+    if kernel is not None and not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel must be a jaxsbi.mcmc.Kernel or None, got {type(kernel)!r}")
     if proposal is not None:
-        if config.kernel != "smc":
-            raise ValueError(f"a proposal needs kernel 'smc', got {config.kernel!r}")
+        if not smc:
+            name = config.kernel if kernel is None else "a Kernel object"
+            raise ValueError(f"a proposal needs kernel 'smc', got {name!r}")
         if proposal.theta_dim != d:
             raise ValueError(
                 f"proposal has theta_dim {proposal.theta_dim}, the prior {d}; they must match"
             )
-    if use_init and config.kernel == "smc":
+    if use_init and smc:
         raise ValueError(
             "init_theta is not used by kernel 'smc', which starts from prior draws; "
             "pass an MCMC kernel ('nuts', 'hmc', 'rwmh') to start chains at given points"
@@ -238,5 +255,5 @@ def sample_posterior(
             )
     else:
         init_theta = jnp.zeros((n, config.num_chains, d), jnp.float32)
-    fn = compiled_sampler(prior, log_ratio_fn, config, proposal)
+    fn = compiled_sampler(prior, log_ratio_fn, config, proposal, kernel)
     return fn(key, params, x_obs, init_theta, jnp.asarray(use_init))

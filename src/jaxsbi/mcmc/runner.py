@@ -1,4 +1,4 @@
-"""Many chains, many observations, one compiled call: blackjax MH / HMC / NUTS.
+"""Many chains, many observations, one compiled call: any :class:`~jaxsbi.mcmc.kernel.Kernel`.
 
 Design. For each observation, ``num_chains`` chains run in lockstep (``vmap`` over chains) and
 share one step size and one diagonal inverse mass matrix, adapted during warmup from all of that
@@ -12,7 +12,9 @@ all chains of one observation move with the same kernel parameters. Observations
 NUTS under ``vmap`` advances every chain in lockstep until the deepest trajectory of the batch
 finishes; with many observations of different geometry that costs more than it saves. HMC with
 a fixed number of leapfrog steps (and a jittered step size) has no such cost, and is the
-recommended kernel for large batches (see ``benchmarks/aalr.py``).
+recommended kernel for large batches (see ``benchmarks/aalr.py``). The kernel is a
+:class:`~jaxsbi.mcmc.kernel.Kernel` record: one named in the config (:data:`KERNELS`) or the
+caller's own (``kernel=``), e.g. a wrapped blackjax algorithm.
 
 Chains run in unconstrained space: ``logdensity_fn(u, x)`` must already include the prior's
 log-Jacobian (see :func:`jaxsbi.mcmc.potential`).
@@ -20,204 +22,48 @@ log-Jacobian (see :func:`jaxsbi.mcmc.potential`).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import Literal, NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 from jax import Array
 
-__all__ = ["SamplerConfig", "SamplerInfo", "sample_chains", "sample_batched"]
+from jaxsbi.mcmc.config import SamplerConfig, SamplerInfo
+from jaxsbi.mcmc.hmc import hmc_kernel
+from jaxsbi.mcmc.kernel import Kernel
+from jaxsbi.mcmc.nuts import nuts_kernel
+from jaxsbi.mcmc.rwmh import rwmh_kernel
+
+__all__ = [
+    "KERNELS",
+    "SamplerConfig",
+    "SamplerInfo",
+    "kernel_from_config",
+    "sample_batched",
+    "sample_chains",
+]
 
 
-@dataclasses.dataclass(frozen=True)
-class SamplerConfig:
-    """Posterior sampler settings.
-
-    Attributes:
-        kernel: "smc" (adaptive tempered SMC from the prior, :mod:`jaxsbi.mcmc.smc`: right mode
-            masses on multimodal posteriors, and log Z), or an MCMC kernel: "nuts", "hmc" or
-            "rwmh" (random-walk Metropolis–Hastings).
-        num_chains: chains per observation. For "smc", the ``num_chains * num_samples``
-            particles are returned as ``num_chains`` groups of ``num_samples`` (the particles
-            are exchangeable, so the groups are not chains in time).
-        num_samples: kept draws per chain (after thinning).
-        num_warmup: adaptation steps per chain (discarded; not used by "smc").
-        thinning: keep every ``thinning``-th draw.
-        target_acceptance: dual-averaging target; None picks 0.8 (NUTS), 0.75 (HMC), 0.3 (MH).
-        num_integration_steps: leapfrog steps per HMC transition.
-        max_num_doublings: NUTS tree depth cap.
-        step_size_jitter: HMC/NUTS step size is multiplied by U[1 − j, 1 + j] each step, which
-            breaks the periodicity of fixed-length trajectories.
-        init: "resample" (chains start at prior draws resampled ∝ exp(potential), as sbi does:
-            the chains are spread over the posterior's modes from the start) or "prior".
-        num_init_candidates: prior draws considered by "resample".
-        target_ess: SMC: each tempering step keeps this fraction of the particles' ESS.
-        smc_mutation: SMC's mutation kernel: "rwmh" (Gaussian random walk with the particle
-            cloud's covariance) or "hmc" (``num_integration_steps`` leapfrog steps, the cloud's
-            variances as inverse mass matrix).
-        smc_min_steps / smc_max_steps: mutation steps per stage, at least / at most.
-        smc_unmoved: an intermediate stage's mutation stops once at most this fraction of the
-            particles has never moved (or at ``smc_max_steps``).
-        smc_final_unmoved: the same for the last stage (λ = 1), whose particles are the output:
-            an unmoved particle may be a resampling duplicate, which a C2ST classifier can
-            memorise across its folds.
-        smc_max_stages: cap on tempering stages (``info.num_stages`` reports how many ran).
-        smc_observations: "vmap" (all observations in lockstep: large batched matmuls, best
-            on accelerators), "map" (one after another inside the compiled call: no
-            observation waits for another's extra stages and steps; 1.5x faster for 10 slcp
-            observations on a 2-core CPU) or "auto" (map on CPU, vmap elsewhere).
-    """
-
-    kernel: Literal["smc", "nuts", "hmc", "rwmh"] = "smc"
-    num_chains: int = 100
-    num_samples: int = 100
-    num_warmup: int = 200
-    thinning: int = 1
-    target_acceptance: float | None = None
-    num_integration_steps: int = 8
-    max_num_doublings: int = 6
-    step_size_jitter: float = 0.2
-    init: Literal["resample", "prior"] = "resample"
-    num_init_candidates: int = 2000
-    target_ess: float = 0.9
-    smc_mutation: Literal["rwmh", "hmc"] = "rwmh"
-    smc_min_steps: int = 2
-    smc_max_steps: int = 50
-    smc_unmoved: float = 0.01
-    smc_final_unmoved: float = 0.01
-    smc_max_stages: int = 500
-    smc_observations: Literal["auto", "vmap", "map"] = "auto"
-
-    def __post_init__(self):
-        for name in (
-            "num_chains",
-            "num_samples",
-            "num_warmup",
-            "thinning",
-            "num_integration_steps",
-            "max_num_doublings",
-            "num_init_candidates",
-            "smc_min_steps",
-            "smc_max_steps",
-            "smc_max_stages",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"sampler.{name} must be >= 1, got {getattr(self, name)}")
-        if self.target_acceptance is not None and not 0 < self.target_acceptance < 1:
-            raise ValueError(
-                f"sampler.target_acceptance must be in (0, 1), got {self.target_acceptance}"
-            )
-        if self.init == "resample" and self.num_init_candidates < self.num_chains:
-            raise ValueError(
-                f"sampler.num_init_candidates ({self.num_init_candidates}) must be >= "
-                f"sampler.num_chains ({self.num_chains}) for init = 'resample'"
-            )
-        if self.kernel not in ("smc", "nuts", "hmc", "rwmh"):
-            raise ValueError(
-                f"sampler.kernel must be 'smc', 'nuts', 'hmc' or 'rwmh', got {self.kernel!r}"
-            )
-        if self.smc_mutation not in ("rwmh", "hmc"):
-            raise ValueError(
-                f"sampler.smc_mutation must be 'rwmh' or 'hmc', got {self.smc_mutation!r}"
-            )
-        if self.smc_observations not in ("auto", "vmap", "map"):
-            raise ValueError(
-                "sampler.smc_observations must be 'auto', 'vmap' or 'map', got "
-                f"{self.smc_observations!r}"
-            )
-        if not 0 < self.target_ess < 1:
-            raise ValueError(f"sampler.target_ess must be in (0, 1), got {self.target_ess}")
-        for name in ("smc_unmoved", "smc_final_unmoved"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"sampler.{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.smc_min_steps > self.smc_max_steps:
-            raise ValueError(
-                f"sampler.smc_min_steps ({self.smc_min_steps}) must be <= "
-                f"sampler.smc_max_steps ({self.smc_max_steps})"
-            )
-        if not 0 <= self.step_size_jitter < 1:
-            raise ValueError(
-                f"sampler.step_size_jitter must be in [0, 1), got {self.step_size_jitter}"
-            )
-
-    @property
-    def acceptance_target(self) -> float:
-        if self.target_acceptance is not None:
-            return self.target_acceptance
-        return {"nuts": 0.8, "hmc": 0.75, "rwmh": 0.3, "smc": 0.234}[self.kernel]
+# The MCMC kernels a config can name, each built from the config's settings.
+KERNELS: dict[str, Callable[[SamplerConfig], Kernel]] = {
+    "nuts": lambda config: nuts_kernel(config.max_num_doublings),
+    "hmc": lambda config: hmc_kernel(config.num_integration_steps),
+    "rwmh": lambda config: rwmh_kernel(),
+}
 
 
-class SamplerInfo(NamedTuple):
-    """Per-observation summaries of one run (leading axis: observations when batched).
-
-    The last four fields are filled by "smc" only (None for the MCMC kernels): for "smc",
-    ``step_size`` is the final proposal scale, ``acceptance_rate`` that of the last stage's
-    mutations and ``mean_num_steps`` the mutation steps per particle over all stages.
-    """
-
-    step_size: Array  # ()
-    inverse_mass_matrix: Array  # (theta_dim,)
-    acceptance_rate: Array  # () mean over chains and kept draws
-    num_divergent: Array  # () divergent transitions among kept draws (HMC/NUTS)
-    mean_num_steps: Array  # () mean leapfrog steps per transition (1 for MH)
-    log_normalizer: Array | None = None  # () SMC: log ∫ p(θ) L(θ, x) dθ
-    num_stages: Array | None = None  # () SMC: tempering stages
-    tempering: Array | None = None  # () SMC: final λ (1 unless smc_max_stages was hit)
-    ess_min: Array | None = None  # () SMC: smallest incremental ESS / N over the stages
-
-
-def _kernel(config: SamplerConfig):
-    """``step(key, state, logdensity_fn, step_size, inv_mass) -> (state, acc, div, n)``."""
-    if config.kernel == "nuts":
-        kernel = blackjax.nuts.build_kernel()
-
-        def step(key, state, logdensity_fn, step_size, inv_mass):
-            state, info = kernel(
-                key,
-                state,
-                logdensity_fn,
-                step_size,
-                inv_mass,
-                max_num_doublings=config.max_num_doublings,
-            )
-            return state, info.acceptance_rate, info.is_divergent, info.num_integration_steps
-
-        return blackjax.nuts.init, step
-    if config.kernel == "hmc":
-        kernel = blackjax.hmc.build_kernel()
-
-        def step(key, state, logdensity_fn, step_size, inv_mass):
-            state, info = kernel(
-                key, state, logdensity_fn, step_size, inv_mass, config.num_integration_steps
-            )
-            return (
-                state,
-                info.acceptance_rate,
-                info.is_divergent,
-                jnp.asarray(config.num_integration_steps),
-            )
-
-        return blackjax.hmc.init, step
-    if config.kernel == "rwmh":
-        kernel = blackjax.mcmc.random_walk.build_additive_step()
-
-        def step(key, state, logdensity_fn, step_size, inv_mass):
-            sigma = step_size * jnp.sqrt(inv_mass)
-            state, info = kernel(key, state, logdensity_fn, blackjax.mcmc.random_walk.normal(sigma))
-            return state, info.acceptance_rate, jnp.asarray(False), jnp.asarray(1)
-
-        return blackjax.mcmc.random_walk.init, step
+def kernel_from_config(config: SamplerConfig) -> Kernel:
+    """The :class:`Kernel` that ``config.kernel`` names ("nuts", "hmc" or "rwmh")."""
+    if config.kernel in KERNELS:
+        return KERNELS[config.kernel](config)
     if config.kernel == "smc":
         raise ValueError(
             "kernel 'smc' starts from the prior, not from given chain positions: use "
             "jaxsbi.mcmc.sample_posterior or jaxsbi.mcmc.smc.smc_batched"
         )
-    raise ValueError(f"unknown kernel {config.kernel!r}; use 'nuts', 'hmc' or 'rwmh'")
+    raise ValueError(f"unknown kernel {config.kernel!r}; use one of {sorted(KERNELS)}")
 
 
 def _jittered(key, step_size, jitter):
@@ -238,6 +84,7 @@ def _run(
     x_obs: Array,
     initial_positions: Array,
     config: SamplerConfig,
+    kernel: Kernel,
 ) -> tuple[Array, SamplerInfo]:
     """Adapt and sample ``num_chains`` chains for each of ``num_obs`` observations.
 
@@ -247,18 +94,19 @@ def _run(
     observation's randomness comes from its own key in ``obs_keys``, and its adaptation sees only
     its own chains, so observation i's draws do not depend on the other observations.
     """
-    init_fn, step = _kernel(config)
+    init_fn, step = kernel.init, kernel.step
     num_obs, num_chains, dim = initial_positions.shape
     dtype = initial_positions.dtype
     rows = num_obs * num_chains
-    target = config.acceptance_target
+    target = config.target_acceptance
+    target = kernel.target_acceptance if target is None else target
     da_init, da_update, da_final = dual_averaging_adaptation(target)
     da_init, da_update, da_final = jax.vmap(da_init), jax.vmap(da_update), jax.vmap(da_final)
-    initial_step = 2.38 / jnp.sqrt(dim) if config.kernel == "rwmh" else 0.5
+    initial_step = kernel.initial_step_size(dim)
     schedule = jnp.asarray(build_schedule(config.num_warmup), dtype=jnp.int32)
     num_warmup, thin, num_kept = config.num_warmup, config.thinning, config.num_samples
     total = num_warmup + num_kept * thin
-    jitter = config.step_size_jitter if config.kernel != "rwmh" else 0.0
+    jitter = config.step_size_jitter if kernel.jitter else 0.0
 
     # One x per row (chain); the chains of observation i are rows i*C .. (i+1)*C - 1.
     x_rows = jnp.repeat(x_obs, num_chains, axis=0)
@@ -287,7 +135,8 @@ def _run(
         i, keys, stage, window_end = xs
         warm = i < num_warmup
         step_size = jnp.where(warm, jnp.exp(da.log_step_size), da_final(da))
-        states, acc, div, nsteps = kernel_step(keys, states, step_size, inv_mass)
+        states, step_info = kernel_step(keys, states, step_size, inv_mass)
+        acc, div, nsteps = step_info
         acc = jnp.where(jnp.isfinite(acc), acc, 0.0).reshape(num_obs, num_chains)
         mean_acc = jnp.mean(acc, axis=1)
         da = jax.tree.map(lambda new, old: jnp.where(warm, new, old), da_update(da, mean_acc), da)
@@ -358,6 +207,8 @@ def sample_chains(
     logdensity_fn: Callable[[Array], Array],
     initial_positions: Array,
     config: SamplerConfig,
+    *,
+    kernel: Kernel | None = None,
 ) -> tuple[Array, SamplerInfo]:
     """Adapt and sample ``num_chains`` chains of one target (pure; jit/vmap-able).
 
@@ -366,6 +217,8 @@ def sample_chains(
         logdensity_fn: log density of ONE unconstrained position of shape ``(d,)``.
         initial_positions: ``(num_chains, d)`` finite starting points.
         config: :class:`SamplerConfig` (static).
+        kernel: a :class:`~jaxsbi.mcmc.kernel.Kernel` to use instead of the one
+            ``config.kernel`` names.
 
     Returns:
         ``(positions, info)`` with positions of shape ``(num_chains, num_samples, d)`` in the
@@ -377,6 +230,7 @@ def sample_chains(
         jnp.zeros((1, 0), initial_positions.dtype),
         initial_positions[None],
         config,
+        kernel_from_config(config) if kernel is None else kernel,
     )
     return positions[0], jax.tree.map(lambda a: a[0], info)
 
@@ -387,6 +241,8 @@ def sample_batched(
     x_obs: Array,
     initial_positions: Array,
     config: SamplerConfig,
+    *,
+    kernel: Kernel | None = None,
 ) -> tuple[Array, SamplerInfo]:
     """:func:`sample_chains` for many observations in one call.
 
@@ -396,10 +252,14 @@ def sample_batched(
         logdensity_fn: ``logdensity_fn(u, x) -> scalar`` for one position and one observation.
         x_obs: ``(num_observations, *x_shape)``.
         initial_positions: ``(num_observations, num_chains, d)``.
+        config: :class:`SamplerConfig` (static).
+        kernel: a :class:`~jaxsbi.mcmc.kernel.Kernel` to use instead of the one
+            ``config.kernel`` names.
 
     Returns:
         positions ``(num_observations, num_chains, num_samples, d)`` and a :class:`SamplerInfo`
         whose fields have a leading observation axis.
     """
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(x_obs.shape[0]))
-    return _run(keys, logdensity_fn, x_obs, initial_positions, config)
+    kernel = kernel_from_config(config) if kernel is None else kernel
+    return _run(keys, logdensity_fn, x_obs, initial_positions, config, kernel)
