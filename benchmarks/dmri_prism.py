@@ -68,7 +68,7 @@ from jaxsbi.experiments.run_folder import machine_info, write_json  # noqa: E402
 from jaxsbi.mcmc import SamplerConfig  # noqa: E402
 from jaxsbi.prism import prism_estimator  # noqa: E402
 from jaxsbi.prism.evaluate import reliability  # noqa: E402
-from jaxsbi.tasks.symbolic import Structure, all_structures  # noqa: E402
+from jaxsbi.prism.families import Structure, all_structures  # noqa: E402
 from jaxsbi.train import fit, online_source  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

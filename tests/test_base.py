@@ -13,8 +13,8 @@ import jaxsbi.base
 from jaxsbi.base import Estimator, LogDensityFn, ModelFamily
 from jaxsbi.dmri import dmri_family
 from jaxsbi.prism import NetworkConfig, prism_estimator
+from jaxsbi.prism.families import Structure, linear_gaussian_family, symbolic_family
 from jaxsbi.ratio import aalr
-from jaxsbi.tasks.symbolic import Structure, linear_gaussian_family, symbolic_family
 
 FAMILY_MEMBERS = (
     "name",

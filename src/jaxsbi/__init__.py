@@ -66,9 +66,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # PRISM: which model, and its parameters
     "PrismEstimator": ("jaxsbi.prism", "PrismEstimator"),
     "PrismNetworkConfig": ("jaxsbi.prism", "NetworkConfig"),
-    "linear_gaussian_family": ("jaxsbi.tasks.symbolic", "linear_gaussian_family"),
+    "linear_gaussian_family": ("jaxsbi.prism.families", "linear_gaussian_family"),
     "prism_estimator": ("jaxsbi.prism", "prism_estimator"),
-    "symbolic_family": ("jaxsbi.tasks.symbolic", "symbolic_family"),
+    "symbolic_family": ("jaxsbi.prism.families", "symbolic_family"),
     # Evidence and Bayesian model comparison (linear-Gaussian, PRML §3.3-3.5)
     "compare_models": ("jaxsbi.evidence", "compare_models"),
     "design_matrix": ("jaxsbi.evidence", "design_matrix"),
@@ -139,10 +139,10 @@ if TYPE_CHECKING:  # static tools see ordinary imports; at run time __getattr__ 
     from jaxsbi.mcmc.logdensity import posterior_logdensity
     from jaxsbi.prism import NetworkConfig as PrismNetworkConfig
     from jaxsbi.prism import PrismEstimator, prism_estimator
+    from jaxsbi.prism.families import linear_gaussian_family, symbolic_family
     from jaxsbi.ratio import RatioEstimator, RatioNetworkConfig, build_estimator
     from jaxsbi.sequential import TruncationConfig, truncated_posterior
     from jaxsbi.tasks import Task, get_task, task_names
-    from jaxsbi.tasks.symbolic import linear_gaussian_family, symbolic_family
     from jaxsbi.train import SimulationData, TrainConfig, fit, simulate, train_estimator
 
 

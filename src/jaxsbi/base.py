@@ -9,7 +9,7 @@ included.
 
 Example:
     >>> from jaxsbi.base import ModelFamily
-    >>> from jaxsbi.tasks.symbolic import linear_gaussian_family
+    >>> from jaxsbi.prism.families import linear_gaussian_family
     >>> isinstance(linear_gaussian_family(3), ModelFamily)
     True
 """
@@ -67,10 +67,10 @@ class LogDensityFn(Protocol):
 class ModelFamily(Protocol):
     """A PRISM model family: a prior over structures M at complexity λ, θ given M, a simulator.
 
-    Satisfied by :class:`jaxsbi.tasks.symbolic.ModelFamily` (the symbolic and linear-Gaussian
+    Satisfied by :class:`jaxsbi.prism.families.SymbolicFamily` (the symbolic and linear-Gaussian
     families) and :class:`jaxsbi.dmri.DmriFamily`; :func:`jaxsbi.prism.prism_estimator` reads
     a family only through these members. A structure is a
-    :class:`jaxsbi.tasks.symbolic.Structure`: ``active (K,)`` int32 in {0, 1} and ``noise ()``
+    :class:`jaxsbi.prism.families.Structure`: ``active (K,)`` int32 in {0, 1} and ``noise ()``
     int32, with leading axes for a batch; λ is a scalar in [0, 1]. Written for one simulation:
     every method takes one structure, θ or observation; batch with ``jax.vmap``.
 

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from jaxsbi import dmri
-from jaxsbi.tasks.symbolic import Structure
+from jaxsbi.prism.families import Structure
 
 F = dmri.dmri_family(protocol=dmri.uk_biobank_like())  # fixed protocol (105 measurements)
 R = dmri.dmri_family(n_meas=48)  # a random protocol per simulation

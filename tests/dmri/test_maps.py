@@ -10,7 +10,7 @@ import pytest
 
 from jaxsbi import dmri
 from jaxsbi.dmri import maps
-from jaxsbi.tasks.symbolic import Structure
+from jaxsbi.prism.families import Structure
 
 
 @pytest.fixture(scope="module")

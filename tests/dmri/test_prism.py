@@ -15,7 +15,7 @@ from tests.conftest import TINY_PRISM_NETWORK
 from jaxsbi import dmri
 from jaxsbi.dmri import prism as dp
 from jaxsbi.prism import NetworkConfig, prism_estimator
-from jaxsbi.tasks.symbolic import Structure, all_structures, linear_gaussian_family
+from jaxsbi.prism.families import Structure, all_structures, linear_gaussian_family
 
 NET = NetworkConfig(**{**TINY_PRISM_NETWORK, "width": 8, "mlp_ratio": 1, "token_hidden": 8})
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxsbi.tasks.symbolic import (
+from jaxsbi.prism.families import (
     Structure,
     all_structures,
     check_lambda,

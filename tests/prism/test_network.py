@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import TINY_PRISM_NETWORK
 
 from jaxsbi.prism import NetworkConfig, prism_estimator
+from jaxsbi.prism.families import Structure, all_structures, linear_gaussian_family, symbolic_family
 from jaxsbi.prism.network import PrismNet
-from jaxsbi.tasks.symbolic import Structure, all_structures, linear_gaussian_family, symbolic_family
 
 SMALL = NetworkConfig(**TINY_PRISM_NETWORK)
 

@@ -6,7 +6,7 @@ import pytest
 
 from jaxsbi.prism import NetworkConfig, prism_estimator
 from jaxsbi.prism.evaluate import lambda_sweep, structure_metrics, theta_sbc
-from jaxsbi.tasks.symbolic import linear_gaussian_family
+from jaxsbi.prism.families import linear_gaussian_family
 from jaxsbi.train import TrainConfig, fit, online_source
 
 

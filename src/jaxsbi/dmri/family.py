@@ -2,7 +2,7 @@
 
 :func:`dmri_family` checks the settings, lays out θ and builds the
 :class:`~jaxsbi.dmri.family_record.DmriFamily` record (the duck-typed interface of
-:class:`jaxsbi.tasks.symbolic.ModelFamily`: priors, simulator, tokens).
+:class:`jaxsbi.prism.families.SymbolicFamily`: priors, simulator, tokens).
 
 **Structure space.** K = 6 components ``(ball, stick1, stick2, stick3, zeppelin, dot)``,
 sticks nested: **31 compartment models**, times the noise models (Rician, Gaussian):

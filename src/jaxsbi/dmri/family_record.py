@@ -1,9 +1,9 @@
 """The :class:`DmriFamily` record: the dMRI family as PRISM calls it.
 
-Same duck-typed interface as :class:`jaxsbi.tasks.symbolic.ModelFamily` (``num_components``,
+Same duck-typed interface as :class:`jaxsbi.prism.families.SymbolicFamily` (``num_components``,
 ``theta_dim``, ``param_mask``, ``sample_structure``, ``structure_log_prior``, ``sample_theta``,
 ``theta_log_prior``, ``sample_joint``, ``tokens``, ``theta_standardization``, ``simulate``,
-``signal``, …), with :class:`~jaxsbi.tasks.symbolic.Structure` as the model record. The model
+``signal``, …), with :class:`~jaxsbi.prism.families.Structure` as the model record. The model
 it implements (θ layout, priors, fractions) is described in :mod:`jaxsbi.dmri.family`, which
 builds it (:func:`~jaxsbi.dmri.family.dmri_family`); the structure space and its prior are in
 :mod:`jaxsbi.dmri.structures`.
@@ -52,7 +52,7 @@ from jaxsbi.dmri.structures import (
     valid_table,
 )
 from jaxsbi.dmri.tokens import GRADIENT_ENCODINGS, make_tokens
-from jaxsbi.tasks.symbolic import Structure
+from jaxsbi.prism.families import Structure
 
 __all__ = ["DmriFamily"]
 

@@ -31,7 +31,7 @@ from jaxsbi.dmri.compartments import STICKS
 from jaxsbi.dmri.family_record import DmriFamily
 from jaxsbi.dmri.protocol import Protocol, make_protocol, repulsion_axes
 from jaxsbi.dmri.volume import map_voxels
-from jaxsbi.tasks.symbolic import Structure, check_lambda
+from jaxsbi.prism.families import Structure, check_lambda
 
 __all__ = [
     "subfamily_probabilities",

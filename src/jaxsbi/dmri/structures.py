@@ -32,7 +32,7 @@ import numpy as np
 from jax import Array
 
 from jaxsbi.dmri.compartments import COMPARTMENTS
-from jaxsbi.tasks.symbolic import Structure
+from jaxsbi.prism.families import Structure
 
 __all__ = [
     "all_structures",

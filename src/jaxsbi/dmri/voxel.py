@@ -39,7 +39,7 @@ from jaxsbi.dmri.compartments import COMPARTMENTS, Tissue, tissue_signal
 from jaxsbi.dmri.family_record import _UM2_PER_MS, DmriFamily
 from jaxsbi.dmri.noise import gaussian_log_prob, rician_log_prob
 from jaxsbi.dmri.protocol import Protocol
-from jaxsbi.tasks.symbolic import Structure
+from jaxsbi.prism.families import Structure
 
 __all__ = ["VoxelModel", "voxel_model"]
 

@@ -41,7 +41,7 @@ from jaxsbi.prism.evaluate import (
     structure_metrics,
     theta_sbc,
 )
-from jaxsbi.tasks.symbolic import NOISE_MODELS, linear_gaussian_family, symbolic_family
+from jaxsbi.prism.families import NOISE_MODELS, linear_gaussian_family, symbolic_family
 from jaxsbi.train import TrainConfig, fit, online_source
 
 __all__ = [
@@ -203,7 +203,7 @@ class PrismConfig:
     output: OutputConfig = OutputConfig()
 
     def __post_init__(self):
-        from jaxsbi.tasks.symbolic import check_lambda
+        from jaxsbi.prism.families import check_lambda
 
         check_lambda(self.eval.lambdas)
         check_lambda(self.eval.sbc_lambdas)

@@ -8,7 +8,7 @@ function takes ONE observation — ``tokens (n_points, token_dim)`` from ``famil
 (the token width is ``family.token_dim``, e.g. 2 = (x / 10, y) for the symbolic families, 7 for
 dMRI; the measured value is always the last column) and an optional ``point_mask
 (n_points,)`` for a variable number of points — and is jit-compiled; λ outside [0, 1] is
-refused with a ValueError before compilation (:func:`jaxsbi.tasks.symbolic.check_lambda`).
+refused with a ValueError before compilation (:func:`jaxsbi.prism.families.check_lambda`).
 
 Loss per simulation: −log q(M | x, λ) + ``theta_loss_weight`` · (v-prediction MSE averaged
 over the active θ entries and ``time_samples`` stratified diffusion times); θ is standardized
@@ -20,7 +20,7 @@ This module assembles the two decoders, which share the encoder of one
 complexity prior p(M | λ) as a skip, a family's ``bit_support``) and the θ decoder
 (:mod:`jaxsbi.prism.theta`: the v-prediction diffusion). Concrete structures are refused by
 ``family.check_structure``. A family is anything satisfying :class:`jaxsbi.base.ModelFamily`
-(the boundary checks: :mod:`jaxsbi.prism.family`).
+(the boundary checks: :mod:`jaxsbi.prism.checks`).
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsbi.base import ModelFamily
-from jaxsbi.prism import family as fam
+from jaxsbi.prism import checks
+from jaxsbi.prism.families import Structure, check_lambda
 from jaxsbi.prism.network import PrismNet
 from jaxsbi.prism.structure import structure_decoder
 from jaxsbi.prism.theta import theta_decoder
-from jaxsbi.tasks.symbolic import Structure, check_lambda
 
 __all__ = ["NetworkConfig", "PrismEstimator", "param_count", "prism_estimator"]
 
@@ -252,7 +252,7 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
 
     def sample_joint(params, key, tokens, lam, num_samples, num_steps=32, point_mask=None):
         check_lambda(lam)
-        fam.check_tokens(family, tokens, point_mask)
+        checks.check_tokens(family, tokens, point_mask)
         return _sample_joint(
             params,
             key,
@@ -260,7 +260,7 @@ def prism_estimator(family: ModelFamily, config: NetworkConfig = NetworkConfig()
             lam,
             int(num_samples),
             int(num_steps),
-            fam.full_mask(n_pts, point_mask),
+            checks.full_mask(n_pts, point_mask),
         )
 
     return PrismEstimator(

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from jaxsbi.diagnostics import sbc_ranks, sbc_uniformity
 from jaxsbi.prism.estimator import PrismEstimator
-from jaxsbi.tasks.symbolic import (
+from jaxsbi.prism.families import (
     Structure,
     all_structures,
     exact_model_posterior,
@@ -210,7 +210,7 @@ def theta_sbc(est, params, key, lam: float, n: int, num_samples: int = 100, num_
         "pass_fraction": float(np.mean(passed)) if passed else float("nan"),
     }
     if family.linear_gaussian is not None:
-        from jaxsbi.tasks.symbolic import exact_theta_posterior
+        from jaxsbi.prism.families import exact_theta_posterior
 
         mean, cov = jax.vmap(lambda y, a: exact_theta_posterior(family, y, a))(
             data["y"], data["active"]

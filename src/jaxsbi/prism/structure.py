@@ -25,9 +25,9 @@ import jax.numpy as jnp
 from jax import Array
 
 from jaxsbi.base import ModelFamily
-from jaxsbi.prism import family as fam
+from jaxsbi.prism import checks
+from jaxsbi.prism.families import Structure, all_structures, check_lambda
 from jaxsbi.prism.network import PrismNet
-from jaxsbi.tasks.symbolic import Structure, all_structures, check_lambda
 
 __all__ = ["StructureDecoder", "bernoulli_log_prob", "structure_decoder"]
 
@@ -147,11 +147,10 @@ def structure_decoder(family: ModelFamily, net: PrismNet, prior_skip: bool) -> S
 
     def log_prob(params, tokens, lam, structure, point_mask=None):
         check_lambda(lam)
-        fam.check_tokens(family, tokens, point_mask)
-        fam.check_structure(family, structure)
-        return _log_prob(
-            params, tokens, lam, structure.active, structure.noise, fam.full_mask(n_pts, point_mask)
-        )
+        checks.check_tokens(family, tokens, point_mask)
+        checks.check_structure(family, structure)
+        mask = checks.full_mask(n_pts, point_mask)
+        return _log_prob(params, tokens, lam, structure.active, structure.noise, mask)
 
     @jax.jit
     def _probs(params, tokens, lam, pm):
@@ -166,10 +165,10 @@ def structure_decoder(family: ModelFamily, net: PrismNet, prior_skip: bool) -> S
 
     def probs(params, tokens, lam, point_mask=None):
         check_lambda(lam)
-        fam.check_tokens(family, tokens, point_mask)
+        checks.check_tokens(family, tokens, point_mask)
         if k > 16:
             raise ValueError(f"structure_probs enumerates 2^K structures; K = {k} is too large")
-        return _probs(params, tokens, lam, fam.full_mask(n_pts, point_mask))
+        return _probs(params, tokens, lam, checks.full_mask(n_pts, point_mask))
 
     def forced_logit(lg, bits, i):
         # The last bit is forced on when all earlier bits are off (at least one active term).
@@ -197,9 +196,9 @@ def structure_decoder(family: ModelFamily, net: PrismNet, prior_skip: bool) -> S
 
     def sample(params, key, tokens, lam, num_samples, point_mask=None):
         check_lambda(lam)
-        fam.check_tokens(family, tokens, point_mask)
+        checks.check_tokens(family, tokens, point_mask)
         return sample_unchecked(
-            params, key, tokens, lam, int(num_samples), fam.full_mask(n_pts, point_mask)
+            params, key, tokens, lam, int(num_samples), checks.full_mask(n_pts, point_mask)
         )
 
     @functools.partial(jax.jit, static_argnums=(3,))
@@ -224,9 +223,9 @@ def structure_decoder(family: ModelFamily, net: PrismNet, prior_skip: bool) -> S
 
     def top_k(params, tokens, lam, k_best, point_mask=None):
         check_lambda(lam)
-        fam.check_tokens(family, tokens, point_mask)
+        checks.check_tokens(family, tokens, point_mask)
         if k_best < 1:
             raise ValueError(f"k must be >= 1, got {k_best}")
-        return _top_k(params, tokens, lam, int(k_best), fam.full_mask(n_pts, point_mask))
+        return _top_k(params, tokens, lam, int(k_best), checks.full_mask(n_pts, point_mask))
 
     return StructureDecoder(nll, log_prob, probs, sample, top_k, sample_unchecked)

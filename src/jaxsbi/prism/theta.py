@@ -28,7 +28,7 @@ from jaxsbi.diffusion import (
     v_loss,
     v_target,
 )
-from jaxsbi.prism import family as fam
+from jaxsbi.prism import checks
 from jaxsbi.prism.network import PrismNet
 
 __all__ = ["ThetaDecoder", "theta_decoder"]
@@ -116,8 +116,8 @@ def theta_decoder(family: ModelFamily, net: PrismNet, time_samples: int) -> Thet
     def sample(
         params, key, tokens, structure, num_samples, num_steps=32, method="ddim", point_mask=None
     ):
-        fam.check_tokens(family, tokens, point_mask)
-        fam.check_structure(family, structure)
+        checks.check_tokens(family, tokens, point_mask)
+        checks.check_structure(family, structure)
         if method not in ("ddim", "ancestral"):
             raise ValueError(f"method must be 'ddim' or 'ancestral', got {method!r}")
         return _sample(
@@ -128,7 +128,7 @@ def theta_decoder(family: ModelFamily, net: PrismNet, time_samples: int) -> Thet
             int(num_samples),
             int(num_steps),
             method,
-            fam.full_mask(n_pts, point_mask),
+            checks.full_mask(n_pts, point_mask),
         )
 
     @functools.partial(jax.jit, static_argnums=(4,))
@@ -140,12 +140,12 @@ def theta_decoder(family: ModelFamily, net: PrismNet, time_samples: int) -> Thet
         return lp - jnp.sum(jnp.where(pmask, jnp.log(jnp.asarray(std_np)), 0.0))
 
     def log_prob(params, tokens, structure, theta, num_steps=32, point_mask=None):
-        fam.check_tokens(family, tokens, point_mask)
-        fam.check_structure(family, structure)
+        checks.check_tokens(family, tokens, point_mask)
+        checks.check_structure(family, structure)
         if np.shape(theta) != (d,):
             raise ValueError(f"theta must have shape ({d},), got {np.shape(theta)}")
         return _log_prob(
-            params, tokens, structure, theta, int(num_steps), fam.full_mask(n_pts, point_mask)
+            params, tokens, structure, theta, int(num_steps), checks.full_mask(n_pts, point_mask)
         )
 
     return ThetaDecoder(loss, sample, log_prob, draw)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxsbi.tasks.symbolic.family import _NORMAL, _UNIFORM, X_MAX, ModelFamily, _grid
+from jaxsbi.prism.families.family import _NORMAL, _UNIFORM, X_MAX, SymbolicFamily, _grid
 
 __all__ = ["BASIS_LIBRARY", "NOISE_MODELS", "Basis", "symbolic_family"]
 
@@ -94,7 +94,7 @@ def symbolic_family(
     *,
     n_points: int = 32,
     noise_models: tuple[str, ...] = tuple(NOISE_MODELS),
-) -> ModelFamily:
+) -> SymbolicFamily:
     """The symbolic-regression family with the first ``num_components`` terms of the library.
 
     Args:
@@ -185,7 +185,7 @@ def symbolic_family(
         theta = jnp.where(is_noise, jnp.clip(theta, lo, hi), theta)
         return noisy(key, signal(active, theta), noise, theta)
 
-    return ModelFamily(
+    return SymbolicFamily(
         name=f"symbolic_k{num_components}",
         component_names=tuple(t.name for t in terms),
         noise_names=tuple(noise_models),

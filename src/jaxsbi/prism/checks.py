@@ -1,10 +1,9 @@
-"""How PRISM reads a model family: the checks of one observation and one structure against the
-family at the public boundary (before ``jit``), and the one adapter for a member a family may
-not declare yet.
+"""PRISM's input checks: one observation and one structure against the model family, at the
+public boundary (before ``jit``).
 
 PRISM reads a family only through the :class:`jaxsbi.base.ModelFamily` protocol and calls its
-members directly (``token_dim``, ``check_structure``, ``bit_support``, …), with one exception,
-:func:`bit_prior_logits`. The inference functions of :func:`jaxsbi.prism.prism_estimator` take
+members directly (``token_dim``, ``check_structure``, ``bit_support``, ``bit_prior_logits``,
+…). The inference functions of :func:`jaxsbi.prism.prism_estimator` take
 ONE observation — ``tokens (n_points, token_dim)`` from ``family.tokens`` (the measured value
 is always the last column) and an optional ``point_mask (n_points,)`` — and one structure at a
 time; traced values (inside a caller's ``jit``) cannot be checked and pass through.
@@ -18,7 +17,7 @@ import numpy as np
 from jax import Array
 
 from jaxsbi.base import ModelFamily
-from jaxsbi.tasks.symbolic import Structure
+from jaxsbi.prism.families import Structure
 
 __all__ = ["check_structure", "check_tokens", "full_mask"]
 

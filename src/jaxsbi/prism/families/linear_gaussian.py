@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxsbi.tasks.symbolic.family import _NORMAL, X_MAX, ModelFamily, _grid
-from jaxsbi.tasks.symbolic.structures import all_structures, check_lambda
+from jaxsbi.prism.families.family import _NORMAL, X_MAX, SymbolicFamily, _grid
+from jaxsbi.prism.families.structures import all_structures, check_lambda
 
 __all__ = [
     "LinearGaussianForm",
@@ -60,7 +60,7 @@ def linear_gaussian_family(
     n_points: int = 32,
     amplitude_scale: float = 1.0,
     noise_scale: float = 0.1,
-) -> ModelFamily:
+) -> SymbolicFamily:
     """The analytic family: y = Σ_k M_k a_k g_k(x) + N(0, noise_scale²), a_k ~ N(0, s²).
 
     The basis shapes are fixed, so p(y | M) = N(0, s² Φ_M Φ_Mᵀ + σ² I) in closed form and
@@ -91,7 +91,7 @@ def linear_gaussian_family(
         return signal(active, theta) + noise_scale * jax.random.normal(key, (phi.shape[0],))
 
     k = num_components
-    return ModelFamily(
+    return SymbolicFamily(
         name=f"linear_gaussian_k{k}",
         component_names=tuple(n for n, _ in terms),
         noise_names=("gaussian",),
@@ -107,7 +107,7 @@ def linear_gaussian_family(
     )
 
 
-def _linear_gaussian_terms(family: ModelFamily, y: Array, active: Array):
+def _linear_gaussian_terms(family: SymbolicFamily, y: Array, active: Array):
     lg = family.linear_gaussian
     phi = jnp.asarray(lg.design, y.dtype)
     s2, sig2 = lg.amplitude_scale**2, lg.noise_scale**2
@@ -131,7 +131,7 @@ def _linear_gaussian_terms(family: ModelFamily, y: Array, active: Array):
     return log_ml, mean, cov
 
 
-def exact_model_posterior(family: ModelFamily, y: Array, lam) -> Array:
+def exact_model_posterior(family: SymbolicFamily, y: Array, lam) -> Array:
     """p(M | y, λ) for every structure of the analytic family, by enumeration.
 
     Computed in float64 when x64 is enabled, float32 otherwise (Cholesky of a K×K matrix).
@@ -163,7 +163,7 @@ def _exact_model_posterior(family, y, lam):
     return jax.nn.softmax(log_ml + log_prior.astype(log_ml.dtype))
 
 
-def exact_theta_posterior(family: ModelFamily, y: Array, active: Array) -> tuple[Array, Array]:
+def exact_theta_posterior(family: SymbolicFamily, y: Array, active: Array) -> tuple[Array, Array]:
     """Gaussian p(θ | M, y) of the analytic family: mean ``(K,)`` and covariance ``(K, K)``.
 
     Inactive entries have mean 0 and an identity block (they are not part of the model).

@@ -1,7 +1,7 @@
-"""The :class:`ModelFamily` record: a prior over structures M ∈ {0,1}^K (plus a categorical noise
+"""The :class:`SymbolicFamily` record: a prior over structures M ∈ {0,1}^K (plus a categorical noise
 model) at complexity λ, a prior over θ of the active components, and a simulator on a fixed grid
-of x in [0, 10) — shared by :func:`~jaxsbi.tasks.symbolic.symbolic_family` and
-:func:`~jaxsbi.tasks.symbolic.linear_gaussian_family`, which build it.
+of x in [0, 10) — shared by :func:`~jaxsbi.prism.families.symbolic_family` and
+:func:`~jaxsbi.prism.families.linear_gaussian_family`, which build it.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxsbi.tasks.symbolic.structures import Structure
+from jaxsbi.prism.families.structures import Structure
 
 if TYPE_CHECKING:
-    from jaxsbi.tasks.symbolic.linear_gaussian import LinearGaussianForm
+    from jaxsbi.prism.families.linear_gaussian import LinearGaussianForm
 
-__all__ = ["ModelFamily", "X_MAX"]
+__all__ = ["SymbolicFamily", "X_MAX"]
 
 X_MAX = 10.0
 
@@ -29,7 +29,7 @@ _NORMAL, _UNIFORM = 0, 1
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class ModelFamily:
+class SymbolicFamily:
     """A family of simulators indexed by a structure (see the module docstring); it satisfies
     the :class:`jaxsbi.base.ModelFamily` protocol (``token_dim``, ``check_structure``,
     ``bit_support``, ``bit_prior_logits`` included).

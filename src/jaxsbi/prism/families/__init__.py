@@ -23,29 +23,29 @@ Two families:
   posterior is available by enumeration (:func:`exact_model_posterior`), as is the exact
   parameter posterior (:func:`exact_theta_posterior`).
 
-Modules: :mod:`~jaxsbi.tasks.symbolic.structures` (the :class:`Structure` record, λ check,
-enumeration), :mod:`~jaxsbi.tasks.symbolic.family` (the :class:`ModelFamily` record),
-:mod:`~jaxsbi.tasks.symbolic.library` (the basis library, noise models, :func:`symbolic_family`),
-:mod:`~jaxsbi.tasks.symbolic.linear_gaussian` (the analytic family and its exact posteriors).
+Modules: :mod:`~jaxsbi.prism.families.structures` (the :class:`Structure` record, λ check,
+enumeration), :mod:`~jaxsbi.prism.families.family` (the :class:`SymbolicFamily` record),
+:mod:`~jaxsbi.prism.families.library` (the basis library, noise models, :func:`symbolic_family`),
+:mod:`~jaxsbi.prism.families.linear_gaussian` (the analytic family and its exact posteriors).
 """
 
-from jaxsbi.tasks.symbolic.family import ModelFamily as ModelFamily
-from jaxsbi.tasks.symbolic.library import BASIS_LIBRARY as BASIS_LIBRARY
-from jaxsbi.tasks.symbolic.library import NOISE_MODELS as NOISE_MODELS
-from jaxsbi.tasks.symbolic.library import Basis as Basis
-from jaxsbi.tasks.symbolic.library import symbolic_family as symbolic_family
-from jaxsbi.tasks.symbolic.linear_gaussian import exact_model_posterior as exact_model_posterior
-from jaxsbi.tasks.symbolic.linear_gaussian import exact_theta_posterior as exact_theta_posterior
-from jaxsbi.tasks.symbolic.linear_gaussian import linear_gaussian_family as linear_gaussian_family
-from jaxsbi.tasks.symbolic.structures import Structure as Structure
-from jaxsbi.tasks.symbolic.structures import all_structures as all_structures
-from jaxsbi.tasks.symbolic.structures import check_lambda as check_lambda
-from jaxsbi.tasks.symbolic.structures import structure_index as structure_index
+from jaxsbi.prism.families.family import SymbolicFamily as SymbolicFamily
+from jaxsbi.prism.families.library import BASIS_LIBRARY as BASIS_LIBRARY
+from jaxsbi.prism.families.library import NOISE_MODELS as NOISE_MODELS
+from jaxsbi.prism.families.library import Basis as Basis
+from jaxsbi.prism.families.library import symbolic_family as symbolic_family
+from jaxsbi.prism.families.linear_gaussian import exact_model_posterior as exact_model_posterior
+from jaxsbi.prism.families.linear_gaussian import exact_theta_posterior as exact_theta_posterior
+from jaxsbi.prism.families.linear_gaussian import linear_gaussian_family as linear_gaussian_family
+from jaxsbi.prism.families.structures import Structure as Structure
+from jaxsbi.prism.families.structures import all_structures as all_structures
+from jaxsbi.prism.families.structures import check_lambda as check_lambda
+from jaxsbi.prism.families.structures import structure_index as structure_index
 
 __all__ = [
     "Structure",
     "Basis",
-    "ModelFamily",
+    "SymbolicFamily",
     "BASIS_LIBRARY",
     "NOISE_MODELS",
     "symbolic_family",
