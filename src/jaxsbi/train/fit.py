@@ -18,7 +18,6 @@ gradient are skipped and counted.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import sys
@@ -32,6 +31,7 @@ import numpy as np
 import optax
 from jax import Array
 
+from jaxsbi.train import checkpoints
 from jaxsbi.train.data import DataSource
 
 logger = logging.getLogger(__name__)
@@ -319,9 +319,9 @@ def fit(
     resumed = 0
     elapsed_before = 0.0  # training seconds of earlier (killed) runs, for the time budget
     if checkpoint_dir is not None:
-        manager, state = _restore(Path(checkpoint_dir), state, config)
+        manager, state = checkpoints.restore(Path(checkpoint_dir), state, config)
         resumed = int(state.epoch)
-        elapsed_before = _elapsed(Path(checkpoint_dir), resumed)
+        elapsed_before = checkpoints.elapsed(Path(checkpoint_dir), resumed)
     bar = _progress_bar(config.max_epochs, description, resumed) if progress else None
     t0 = _now()
     last_ckpt = resumed
@@ -362,8 +362,10 @@ def fit(
             if manager is not None and (
                 epoch - last_ckpt >= config.checkpoint_every or bool(state.stopped) or out_of_time
             ):
+                # The record (time spent, digest) first: a kill between the two leaves a record
+                # without a checkpoint, which is ignored, never a checkpoint without a record.
+                checkpoints.save_record(Path(checkpoint_dir), manager, state, spent)
                 _save(manager, state)
-                _save_elapsed(Path(checkpoint_dir), epoch, spent)
                 last_ckpt = epoch
     finally:
         if bar is not None:
@@ -424,63 +426,8 @@ def _progress_bar(total: int, description: str, initial: int):
     )
 
 
-def _restore(directory: Path, state: _State, config: TrainConfig):
-    import orbax.checkpoint as ocp
-
-    directory = directory.absolute()
-    directory.mkdir(parents=True, exist_ok=True)
-    meta = directory / "train_config.json"
-    current = json.dumps(dataclasses.asdict(config), sort_keys=True)
-    if meta.exists() and meta.read_text() != current:
-        raise ValueError(
-            f"checkpoints in {directory} were written with a different TrainConfig; remove the "
-            "folder or choose another run directory to start afresh"
-        )
-    meta.write_text(current)
-    manager = ocp.CheckpointManager(
-        directory / "orbax", options=ocp.CheckpointManagerOptions(max_to_keep=2)
-    )
-    step = manager.latest_step()
-    if step is not None:
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _as_tree(state))
-        restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-        state = _from_tree(state, restored)
-    return manager, state
-
-
-def _save_elapsed(directory: Path, epoch: int, seconds: float) -> None:
-    (directory.absolute() / "train_time.json").write_text(
-        json.dumps({"epoch": epoch, "seconds": seconds})
-    )
-
-
-def _elapsed(directory: Path, epoch: int) -> float:
-    """Training seconds recorded with the checkpoint of ``epoch`` (0 when none)."""
-    path = directory.absolute() / "train_time.json"
-    if epoch == 0 or not path.exists():
-        return 0.0
-    rec = json.loads(path.read_text())
-    return float(rec["seconds"]) if int(rec["epoch"]) == epoch else 0.0
-
-
-def _as_tree(state: _State) -> dict:
-    return {k: v for k, v in state._asdict().items()}
-
-
-def _from_tree(template: _State, tree: dict) -> _State:
-    # orbax restores plain containers; put the template's NamedTuples (optimizer states,
-    # Standardizer) back around the restored leaves.
-    return _State(
-        **{
-            k: jax.tree.unflatten(
-                jax.tree.structure(getattr(template, k)), jax.tree.leaves(tree[k])
-            )
-            for k in template._fields
-        }
-    )
-
-
 def _save(manager, state: _State) -> None:
     import orbax.checkpoint as ocp
 
-    manager.save(int(state.epoch), args=ocp.args.StandardSave(_as_tree(state)), force=True)
+    tree = checkpoints.as_tree(state)
+    manager.save(int(state.epoch), args=ocp.args.StandardSave(tree), force=True)
