@@ -83,13 +83,13 @@ def test_bad_config_exits_with_a_named_error(tmp_path, capsys):
     assert "sampler.warmup_steps" in capsys.readouterr().err
 
 
-def test_observation_of_the_wrong_dimension_is_named(tmp_path):
-    import pytest
-
+def test_observation_of_the_wrong_dimension_is_named(tmp_path, capsys):
     cfg = tmp_path / "obs.toml"
     cfg.write_text(TINY.replace("[0.1, -0.2]]", "[0.1, -0.2, 0.3]]"))
-    with pytest.raises(ValueError, match=r"observation config_2 has shape \(3,\)"):
-        main(["run", str(cfg), "--output", str(tmp_path / "runs")])
+    assert main(["run", str(cfg), "--output", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "observations.values[1]" in err and "x of shape (2,)" in err
+    assert not (tmp_path / "runs").exists()  # refused before the run folder is made
 
 
 def test_a_run_folder_refuses_a_different_config(tmp_path, capsys):

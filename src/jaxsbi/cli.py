@@ -20,10 +20,12 @@ def _run(args) -> int:
     from jaxsbi.experiments.config import ConfigError
     from jaxsbi.experiments.registry import load_config, runner
     from jaxsbi.experiments.run_folder import prepare_run_dir, run_lock
+    from jaxsbi.experiments.validate import check
 
     try:
         config = load_config(args.config)
-    except ConfigError as e:
+        check(config, args.config, args.output)  # every bad input, before any compute
+    except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     output = getattr(config, "output", None)
@@ -33,7 +35,7 @@ def _run(args) -> int:
         try:
             stack.enter_context(run_lock(base / name))  # one run per folder
             run_dir = prepare_run_dir(config, base / name, overwrite=args.overwrite)
-        except (ConfigError, FileExistsError) as e:
+        except (ConfigError, ValueError, OSError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(f"jaxsbi: {Path(args.config).name} -> {run_dir}", flush=True)
@@ -68,7 +70,10 @@ def _bench(args) -> int:
         config = dataclasses.replace(config, **changes)
         if args.quick:
             config = config.quick_grid()
-    except (ConfigError, ValueError) as e:
+        from jaxsbi.experiments.validate import check
+
+        check(config, args.config or "bench defaults", args.output)
+    except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(args.output or ("runs/bench_quick" if args.quick else "runs/bench"))
@@ -76,7 +81,7 @@ def _bench(args) -> int:
         try:
             stack.enter_context(run_lock(out))  # one run per folder
             out = prepare_run_dir(config, out, overwrite=args.overwrite)
-        except (ConfigError, FileExistsError) as e:
+        except (ConfigError, ValueError, OSError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         return _bench_locked(args, config, out)
@@ -101,6 +106,24 @@ def _bench_locked(args, config, out) -> int:
     return 0
 
 
+def _check(args) -> int:
+    from jaxsbi.experiments.config import ConfigError
+    from jaxsbi.experiments.registry import load_config
+    from jaxsbi.experiments.validate import check
+
+    try:
+        config = load_config(args.config)
+        n = check(config, args.config, args.output)
+    except (ConfigError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from jaxsbi.experiments.registry import EXPERIMENTS
+
+    kind = next(e.kind for e in EXPERIMENTS.values() if type(config) is e.config)
+    print(f"ok: {kind}, {n} checks")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxsbi", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="replace a run folder written by a different config",
     )
+    chk = sub.add_parser("check", help="validate a config (values, names, files, output "
+                         "folder) without running anything")
+    chk.add_argument("config", help="path to a config file")
+    chk.add_argument("--output", help="parent folder of the run folder (as for run)")
     bench = sub.add_parser(
         "bench",
         help="the sbibm benchmark grid (tasks x budgets x observations x seeds); resumable",
@@ -138,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "check":
+        return _check(args)
     return 2  # pragma: no cover
 
 

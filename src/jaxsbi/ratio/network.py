@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 from jaxsbi.ratio.aalr import aalr
@@ -45,6 +46,23 @@ class RatioNetworkConfig:
     embedding_dim: int = 64
     cnn_patch: int = 1
     balance: float = 0.0
+
+    def __post_init__(self):
+        from jaxsbi.nn import activation
+
+        for name in ("hidden", "cnn_features"):
+            bad = [w for w in getattr(self, name) if w < 1]
+            if bad:
+                raise ValueError(f"network.{name}: layer widths must be >= 1, got {bad}")
+        for name in ("ensemble_size", "num_contrastive", "embedding_dim", "cnn_patch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"network.{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.balance) and self.balance >= 0.0):
+            raise ValueError(f"network.balance must be a finite number >= 0, got {self.balance}")
+        try:
+            activation(self.activation)
+        except ValueError as e:
+            raise ValueError(f"network.activation: {e}") from None
 
 
 def build_estimator(task, network: RatioNetworkConfig, embedding=None):
