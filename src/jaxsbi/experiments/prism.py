@@ -205,9 +205,11 @@ class PrismConfig:
     def __post_init__(self):
         from jaxsbi.prism.families import check_lambda
 
-        check_lambda(self.eval.lambdas)
-        check_lambda(self.eval.sbc_lambdas)
-        check_lambda(self.eval.predictive_lambdas)
+        for name in ("lambdas", "sbc_lambdas", "predictive_lambdas"):
+            try:
+                check_lambda(getattr(self.eval, name))
+            except ValueError as e:
+                raise ValueError(f"eval.{name}: {e}") from None
         if self.validation_size < 2:
             raise ValueError(f"validation_size must be >= 2, got {self.validation_size}")
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -160,8 +161,8 @@ def _npz(c: _Checks, key: str, path: str, arrays: tuple[str, ...]) -> dict:
     f = Path(path)
     c.require(f.is_file(), key, path, f"no such file (relative paths are read from {os.getcwd()})")
     c.require(os.access(f, os.R_OK), key, path, "the file is not readable")
+    c.require(zipfile.is_zipfile(f), key, path, "not an .npz archive (numpy.savez writes one)")
     z = c.attempt(key, path, lambda: np.load(f, allow_pickle=False))
-    c.require(hasattr(z, "files"), key, path, "not an .npz archive")
     missing = [a for a in arrays if a not in z.files]
     c.require(not missing, key, path, f"the file must hold arrays {list(arrays)}; it has "
               f"{z.files}")
@@ -197,7 +198,7 @@ def _aalr(c: _Checks, config) -> None:
             c.require(getattr(d, k) >= 1, f"diagnostics.{k}", getattr(d, k), "must be >= 1")
 
     obs = config.observations
-    c.require(bool(obs.values or obs.sbibm or obs.file), "observations", "{}",
+    c.require(bool(obs.values or obs.sbibm or obs.file), "observations", {},
               "set observations.values, observations.sbibm or observations.file")
     xs = []
     for i, v in enumerate(obs.values):
@@ -350,7 +351,9 @@ def _prism(c: _Checks, config) -> None:
             c.require(d.n_meas > d.num_b0, "family.dmri.n_meas", d.n_meas,
                       f"must exceed family.dmri.num_b0 ({d.num_b0})")
     # The family's own checks (and the fixed protocol's files), before anything is simulated.
-    c.attempt("family", f.kind, lambda: build_family(f))
+    fixed = f.kind == "dmri" and f.dmri.protocol
+    key, value = ("family.dmri.protocol", f.dmri.protocol) if fixed else ("family", f.kind)
+    c.attempt(key, value, lambda: build_family(f))
     _train(c, config.train)
     ev = config.eval
     _positive(c, config, "dpi", "eval.num_observations", "eval.sbc_observations",
