@@ -23,13 +23,14 @@ log-Jacobian (see :func:`jaxsbi.mcmc.potential`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 from jax import Array
 
+from jaxsbi.mcmc.adaptation import AdaptationState, pooled_adaptation
 from jaxsbi.mcmc.config import SamplerConfig, SamplerInfo
 from jaxsbi.mcmc.hmc import hmc_kernel
 from jaxsbi.mcmc.kernel import Kernel
@@ -72,10 +73,15 @@ def _jittered(key, step_size, jitter):
     return step_size * jax.random.uniform(key, minval=1.0 - jitter, maxval=1.0 + jitter)
 
 
-def _regularised_variance(count, mean, m2):
-    # Stan's shrinkage of the windowed variance towards 1e-3 for small windows.
-    var = m2 / jnp.maximum(count - 1.0, 1.0)
-    return (count / (count + 5.0)) * var + 1e-3 * (5.0 / (count + 5.0))
+class _Carry(NamedTuple):
+    """The scan's carry; leading axis ``num_obs`` (``num_obs * num_chains`` for ``states``)."""
+
+    states: Any  # the kernel's states, one per chain
+    adaptation: AdaptationState  # one per observation (its count is one shared scalar)
+    draws: Array  # (num_samples, num_obs, num_chains, d) kept positions, written in place
+    acceptance_sum: Array  # (num_obs,) mean acceptance over chains, summed over kept draws
+    divergent_sum: Array  # (num_obs,) divergent transitions after warmup
+    steps_sum: Array  # (num_obs,) mean integration steps over chains, summed over kept draws
 
 
 def _run(
@@ -100,8 +106,14 @@ def _run(
     rows = num_obs * num_chains
     target = config.target_acceptance
     target = kernel.target_acceptance if target is None else target
-    da_init, da_update, da_final = dual_averaging_adaptation(target)
-    da_init, da_update, da_final = jax.vmap(da_init), jax.vmap(da_update), jax.vmap(da_final)
+    adapt = pooled_adaptation(target)
+    # Vmapped over observations; the moments' count follows the shared schedule, so it is one
+    # scalar for all observations (not batched).
+    axes = AdaptationState(0, 0, None, 0, 0)
+    adapt_step_size = jax.vmap(adapt.step_size, in_axes=(axes, None))
+    adapt_update = jax.vmap(
+        adapt.update, in_axes=(axes, 0, 0, 0, None, None, None), out_axes=axes
+    )
     initial_step = kernel.initial_step_size(dim)
     schedule = jnp.asarray(build_schedule(config.num_warmup), dtype=jnp.int32)
     num_warmup, thin, num_kept = config.num_warmup, config.thinning, config.num_samples
@@ -127,79 +139,60 @@ def _run(
             lambda k, s, x, e, m: step(k, s, lambda u: logdensity_fn(u, x), e, m)
         )(chain_keys.reshape(rows), states, x_rows, per_row(eps), per_row(inv_mass))
 
-    def transition(carry, xs):
+    def transition(carry: _Carry, xs):
         # Warmup and sampling share this one body (one copy of the kernel in the compiled
         # program): adaptation is masked off after warmup, and each kept draw is written into a
         # preallocated buffer in place.
-        states, da, inv_mass, count, mean, m2, buf, acc_sum, div_sum, n_sum = carry
         i, keys, stage, window_end = xs
         warm = i < num_warmup
-        step_size = jnp.where(warm, jnp.exp(da.log_step_size), da_final(da))
-        states, step_info = kernel_step(keys, states, step_size, inv_mass)
-        acc, div, nsteps = step_info
-        acc = jnp.where(jnp.isfinite(acc), acc, 0.0).reshape(num_obs, num_chains)
-        mean_acc = jnp.mean(acc, axis=1)
-        da = jax.tree.map(lambda new, old: jnp.where(warm, new, old), da_update(da, mean_acc), da)
-        # Slow windows (stage 1): pool every chain's position into running moments, per
-        # observation.
-        in_slow = stage == 1
+        step_size = adapt_step_size(carry.adaptation, warm)
+        inv_mass = carry.adaptation.inverse_mass_matrix
+        states, info = kernel_step(keys, carry.states, step_size, inv_mass)
+        acc = jnp.where(jnp.isfinite(info.acceptance_rate), info.acceptance_rate, 0.0)
+        acc = acc.reshape(num_obs, num_chains)
         pos = states.position.reshape(num_obs, num_chains, dim)
-        n_new = count + jnp.where(in_slow, num_chains, 0)
-        batch_mean = jnp.mean(pos, axis=1)
-        batch_m2 = jnp.sum((pos - batch_mean[:, None, :]) ** 2, axis=1)
-        delta = batch_mean - mean
-        safe_n = jnp.maximum(n_new, 1.0)
-        mean = jnp.where(in_slow, mean + delta * num_chains / safe_n, mean)
-        m2 = jnp.where(in_slow, m2 + batch_m2 + delta**2 * count * num_chains / safe_n, m2)
-        count = n_new
-        # At the end of each slow window: new metric, restart step-size adaptation near the
-        # current step size, reset the moments.
-        inv_mass = jnp.where(window_end, _regularised_variance(count, mean, m2), inv_mass)
-        # Restart centred on the current step size (mu = log eps, not Stan's log 10 eps): with
-        # short warmups only a few steps follow the last window, and a restart aimed 10x higher
-        # would leave the averaged step size far too large.
-        fresh = da_init(step_size)._replace(mu=jnp.log(step_size))
-        da = jax.tree.map(lambda f, old: jnp.where(window_end, f, old), fresh, da)
-        count = jnp.where(window_end, 0.0, count)
-        mean = jnp.where(window_end, 0.0, mean)
-        m2 = jnp.where(window_end, 0.0, m2)
+        adaptation = adapt_update(carry.adaptation, step_size, pos, acc, warm, stage, window_end)
         # Sampling: every post-warmup step writes slot (i - W) // thinning, so the last write to
         # a slot is its thinned draw; warmup steps write slot 0, overwritten later.
         after = i - num_warmup
         kept = (after >= 0) & (after % thin == thin - 1)
         slot = jnp.clip(after // thin, 0, num_kept - 1)
-        buf = jax.lax.dynamic_update_index_in_dim(buf, pos, slot, 0)
-        acc_sum = acc_sum + jnp.where(kept, mean_acc, 0.0)
-        div_sum = div_sum + jnp.where(
-            after >= 0, jnp.sum(div.reshape(num_obs, num_chains), axis=1), 0
+        div = jnp.sum(info.is_divergent.reshape(num_obs, num_chains), axis=1)
+        steps = info.num_integration_steps.astype(jnp.float32).reshape(num_obs, num_chains)
+        carry = _Carry(
+            states=states,
+            adaptation=adaptation,
+            draws=jax.lax.dynamic_update_index_in_dim(carry.draws, pos, slot, 0),
+            acceptance_sum=carry.acceptance_sum + jnp.where(kept, jnp.mean(acc, axis=1), 0.0),
+            divergent_sum=carry.divergent_sum + jnp.where(after >= 0, div, 0),
+            steps_sum=carry.steps_sum + jnp.where(kept, jnp.mean(steps, axis=1), 0.0),
         )
-        mean_steps = jnp.mean(nsteps.astype(jnp.float32).reshape(num_obs, num_chains), axis=1)
-        n_sum = n_sum + jnp.where(kept, mean_steps, 0.0)
-        return (states, da, inv_mass, count, mean, m2, buf, acc_sum, div_sum, n_sum), None
+        return carry, None
 
     # Stages after warmup: -1 (no adaptation); no window ends.
     stages = jnp.concatenate([schedule[:, 0], jnp.full((total - num_warmup,), -1, jnp.int32)])
     ends = jnp.concatenate([schedule[:, 1], jnp.zeros((total - num_warmup,), jnp.int32)])
     step_keys = jnp.moveaxis(jax.vmap(lambda k: jax.random.split(k, total))(obs_keys), 1, 0)
-    zeros = jnp.zeros((num_obs, dim), dtype)
-    carry = (
-        states,
-        da_init(jnp.full((num_obs,), initial_step, dtype)),
-        jnp.ones((num_obs, dim), dtype),
-        jnp.asarray(0.0),
-        zeros,
-        zeros,
-        jnp.zeros((num_kept, num_obs, num_chains, dim), dtype),
-        jnp.zeros((num_obs,), jnp.float32),
-        jnp.zeros((num_obs,), jnp.int32),
-        jnp.zeros((num_obs,), jnp.float32),
+    initial_steps = jnp.full((num_obs,), initial_step, dtype)
+    carry = _Carry(
+        states=states,
+        adaptation=jax.vmap(adapt.init, in_axes=(0, None), out_axes=axes)(initial_steps, dim),
+        draws=jnp.zeros((num_kept, num_obs, num_chains, dim), dtype),
+        acceptance_sum=jnp.zeros((num_obs,), jnp.float32),
+        divergent_sum=jnp.zeros((num_obs,), jnp.int32),
+        steps_sum=jnp.zeros((num_obs,), jnp.float32),
     )
     xs = (jnp.arange(total), step_keys, stages, ends.astype(bool))
-    (_, da, inv_mass, _, _, _, positions, acc_sum, div_sum, n_sum), _ = jax.lax.scan(
-        transition, carry, xs
+    carry, _ = jax.lax.scan(transition, carry, xs)
+    step_size, inv_mass = jax.vmap(adapt.final, in_axes=(axes,))(carry.adaptation)
+    info = SamplerInfo(
+        step_size,
+        inv_mass,
+        carry.acceptance_sum / num_kept,
+        carry.divergent_sum,
+        carry.steps_sum / num_kept,
     )
-    info = SamplerInfo(da_final(da), inv_mass, acc_sum / num_kept, div_sum, n_sum / num_kept)
-    return jnp.moveaxis(positions, 0, 2), info
+    return jnp.moveaxis(carry.draws, 0, 2), info
 
 
 def sample_chains(
