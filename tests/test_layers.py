@@ -12,6 +12,7 @@ SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "jaxsbi"
 # The layer table of docs/architecture.md: a package may import only strictly lower layers.
 LAYERS = {
     "base": 0,
+    "compilation": 1,
     "distributions": 1,
     "nn": 1,
     "diffusion": 1,

@@ -63,6 +63,7 @@ PUBLIC = [
     "maximise_evidence",
     "polynomial_basis",
     "sufficient_stats",
+    "enable_compilation_cache",
 ]
 
 

@@ -76,6 +76,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "maximise_evidence": ("jaxsbi.evidence", "maximise_evidence"),
     "polynomial_basis": ("jaxsbi.evidence", "polynomial_basis"),
     "sufficient_stats": ("jaxsbi.evidence", "sufficient_stats"),
+    # Compile once per machine
+    "enable_compilation_cache": ("jaxsbi.compilation", "enable_compilation_cache"),
 }
 
 __all__ = [
@@ -122,9 +124,12 @@ __all__ = [
     "maximise_evidence",
     "polynomial_basis",
     "sufficient_stats",
+    # Compile once per machine
+    "enable_compilation_cache",
 ]
 
 if TYPE_CHECKING:  # static tools see ordinary imports; at run time __getattr__ loads on use
+    from jaxsbi.compilation import enable_compilation_cache
     from jaxsbi.diagnostics import c2st, expected_coverage, sbc_ranks, sbc_uniformity
     from jaxsbi.distributions import Prior, from_numpyro, lognormal, normal, uniform
     from jaxsbi.evidence import (
