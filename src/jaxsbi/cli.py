@@ -161,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("jaxsbi").setLevel(logging.INFO)
     logging.getLogger("absl").setLevel(logging.WARNING)
+    if args.command in ("run", "bench"):
+        # Compile once per machine: a second run of the same shapes reads XLA's executables from
+        # ~/.cache/jaxsbi/xla (JAXSBI_CACHE_DIR overrides; "off" disables).
+        from jaxsbi.compilation import enable_compilation_cache
+
+        enable_compilation_cache()
     if args.command == "run":
         return _run(args)
     if args.command == "bench":
