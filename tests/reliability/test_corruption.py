@@ -92,3 +92,41 @@ def test_with_every_checkpoint_corrupted_training_starts_afresh(problem, tmp_pat
         params, history = run(ckpt)
     assert history.resumed_from_epoch == 0
     assert _same(params, reference)
+
+
+def _cache(path, n=50, num_invalid=0, x_dim=2):
+    rng = np.random.default_rng(0)
+    np.savez(path, theta=rng.normal(size=(n, 2)).astype(np.float32),
+             x=rng.normal(size=(n, x_dim)).astype(np.float32), num_invalid=num_invalid)
+    return path
+
+
+def _flip_middle(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 16] = bytes(b ^ 0xFF for b in data[len(data) // 2 :
+                                                                              len(data) // 2 + 16])
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), ""),
+        (_flip_middle, ""),
+        (lambda p: p.write_bytes(b""), ""),
+        (lambda p: _cache(p, x_dim=3), "shapes"),
+        (lambda p: _cache(p, n=40), "simulations, not 50"),
+    ],
+    ids=["truncated", "flipped-bytes", "empty", "wrong-shape", "wrong-count"],
+)
+def test_a_bad_simulation_cache_is_refused_with_a_warning(tmp_path, damage, reason):
+    from jaxsbi.experiments.aalr import _load_simulations
+    from jaxsbi.tasks import get_task
+
+    task = get_task("two_moons")
+    path = _cache(tmp_path / "simulations.npz")
+    good = _load_simulations(path, task, 50)
+    assert good is not None and good.theta.shape == (50, 2)
+    damage(path)
+    with pytest.warns(RuntimeWarning, match=f"simulation cache .*{reason}.*simulating again"):
+        assert _load_simulations(path, task, 50) is None

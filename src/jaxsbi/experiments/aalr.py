@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
+import warnings
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -24,6 +24,7 @@ from jaxsbi.diagnostics.training import loss_plot
 from jaxsbi.experiments.run_folder import (
     OutputConfig,
     Stopwatch,
+    atomic_path,
     machine_info,
     prepare_run_dir,
     save_samples,
@@ -320,6 +321,33 @@ def _calibration(key, task, estimator, params, config: AALRConfig) -> dict:
     }
 
 
+def _load_simulations(path: Path, task, num_simulations: int) -> SimulationData | None:
+    """The cached simulations of ``path``, or None (none yet, or unreadable: with a warning).
+
+    A cache that cannot be read (truncated, corrupted, not an npz) or does not hold what this
+    config simulates (keys, shapes, count, finite values) is re-simulated: the same key gives
+    the same simulations, so the run's result does not change.
+    """
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as z:
+            theta, x, num_invalid = z["theta"], z["x"], int(z["num_invalid"])
+        n = theta.shape[0]
+        if theta.shape != (n, task.theta_dim) or x.shape != (n, *task.x_shape):
+            raise ValueError(f"shapes theta {theta.shape}, x {x.shape} do not fit the task")
+        if n + num_invalid != num_simulations:
+            raise ValueError(f"{n} + {num_invalid} simulations, not {num_simulations}")
+        if not (np.isfinite(theta).all() and np.isfinite(x).all()):
+            raise ValueError("non-finite values")
+    except Exception as err:  # noqa: BLE001 - any unreadable cache is simulated again
+        msg = f"simulation cache {path} is unreadable or corrupted ({type(err).__name__}: {err}); "
+        warnings.warn(msg + "simulating again", RuntimeWarning, stacklevel=2)
+        log.warning("%ssimulating again", msg)
+        return None
+    return SimulationData(jnp.asarray(theta), jnp.asarray(x), num_invalid)
+
+
 def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
     """Run one AALR experiment into ``run_dir``; returns the metrics (also in metrics.json)."""
     from jaxsbi import diagnostics
@@ -340,11 +368,8 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
     if not config.task.online:
         sim_path = run_dir / "simulations.npz"
         with watch("simulate"):
-            if sim_path.exists():
-                z = np.load(sim_path)
-                data = SimulationData(
-                    jnp.asarray(z["theta"]), jnp.asarray(z["x"]), int(z["num_invalid"])
-                )
+            data = _load_simulations(sim_path, task, config.task.num_simulations)
+            if data is not None:
                 log.info("loaded %d simulations from %s", data.theta.shape[0], sim_path)
             else:
                 data = simulate(
@@ -354,14 +379,13 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
                     chunk_size=config.task.simulation_chunk,
                 )
                 # Write then rename, so a kill mid-write never leaves a truncated cache.
-                tmp = sim_path.with_suffix(".tmp.npz")
-                np.savez(
-                    tmp,
-                    theta=np.asarray(data.theta),
-                    x=np.asarray(data.x),
-                    num_invalid=data.num_invalid,
-                )
-                os.replace(tmp, sim_path)
+                with atomic_path(sim_path) as tmp:
+                    np.savez(
+                        tmp,
+                        theta=np.asarray(data.theta),
+                        x=np.asarray(data.x),
+                        num_invalid=data.num_invalid,
+                    )
         metrics["simulations"] = {
             "requested": config.task.num_simulations,
             "valid": int(data.theta.shape[0]),
@@ -391,7 +415,8 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
         "nonfinite_steps_skipped": history.nonfinite_steps,
         "resumed_from_epoch": history.resumed_from_epoch,
     }
-    loss_plot(history.train_loss, history.val_loss, run_dir / "loss.png")
+    with atomic_path(run_dir / "loss.png") as tmp:
+        loss_plot(history.train_loss, history.val_loss, tmp)
 
     # 3. sample all observations in one compiled call
     with watch("sample"):
@@ -427,19 +452,19 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
                 if ref is not None:
                     sets = {"reference": ref, "AALR": flat}
                 suffix = "" if len(refs) == 1 else f"_{obs_names[i]}"
-                diagnostics.pair_plot(sets, run_dir / f"pair_plot{suffix}.png", labels=task.labels)
+                with atomic_path(run_dir / f"pair_plot{suffix}.png") as tmp:
+                    diagnostics.pair_plot(sets, tmp, labels=task.labels)
         metrics["c2st"] = dict(zip(obs_names, c2sts, strict=True))
         if config.diagnostics.calibration_observations > 0:
             cal = _calibration(k_cal, task, estimator, params, config)
-            diagnostics.coverage_plot(
-                cal["levels"],
-                cal["coverage"],
-                run_dir / "coverage.png",
-                num_observations=cal["num_observations"],
-            )
-            diagnostics.sbc_histogram(
-                cal["ranks"], cal["num_samples"], run_dir / "sbc.png", labels=task.labels
-            )
+            with atomic_path(run_dir / "coverage.png") as tmp:
+                diagnostics.coverage_plot(
+                    cal["levels"], cal["coverage"], tmp, num_observations=cal["num_observations"]
+                )
+            with atomic_path(run_dir / "sbc.png") as tmp:
+                diagnostics.sbc_histogram(
+                    cal["ranks"], cal["num_samples"], tmp, labels=task.labels
+                )
             metrics["calibration"] = {
                 "num_observations": cal["num_observations"],
                 "excluded_nonfinite": cal["num_invalid"],
@@ -459,7 +484,8 @@ def run_aalr(config: AALRConfig, run_dir: Path) -> dict:
                 num_samples=config.diagnostics.roc_samples,
                 proposal_scale=config.diagnostics.roc_proposal_scale,
             )
-            diagnostics.roc_plot(roc, run_dir / "roc.png")
+            with atomic_path(run_dir / "roc.png") as tmp:
+                diagnostics.roc_plot(roc, tmp)
             metrics["roc"] = {
                 "auc": float(roc.auc),
                 "effective_sample_size": float(roc.effective_sample_size),

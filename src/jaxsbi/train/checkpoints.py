@@ -145,16 +145,22 @@ def as_tree(state) -> dict:
     return {k: v for k, v in state._asdict().items()}
 
 
+def _like(leaf, template_leaf):
+    """``leaf`` placed as ``template_leaf`` is. orbax returns arrays committed to a device,
+    where fresh ones are not; jit lowers a committed argument with its sharding, so a resumed
+    run would compile (and run) another program than an uninterrupted one, for training and
+    for everything the params flow into (sampling). An uncommitted copy gives the same one."""
+    if getattr(template_leaf, "committed", True):
+        return jax.device_put(leaf, template_leaf.sharding)
+    return jax.device_put(np.asarray(leaf))
+
+
 def _from_tree(template, tree: dict):
     # orbax restores plain containers; put the template's NamedTuples (optimizer states,
     # Standardizer) back around the restored leaves.
-    return type(template)(
-        **{
-            k: jax.tree.unflatten(
-                jax.tree.structure(getattr(template, k)), jax.tree.leaves(tree[k])
-            )
-            for k in template._fields
-        }
-    )
-
-
+    out = {}
+    for k in template._fields:
+        leaves = jax.tree.leaves(getattr(template, k))
+        restored = [_like(r, t) for r, t in zip(jax.tree.leaves(tree[k]), leaves, strict=True)]
+        out[k] = jax.tree.unflatten(jax.tree.structure(getattr(template, k)), restored)
+    return type(template)(**out)
