@@ -384,6 +384,18 @@ def test_a_bad_input_is_refused_before_compute(tmp_path, no_compute, name, edits
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name", [BENCH, EV, POLY, DIG, TM, K5])
+def test_an_output_folder_under_a_file_is_refused(tmp_path, no_compute, name):
+    """``--output`` pointing below a file, for every kind (bench, evidence and hpo configs
+    have no [output] table: the command line or the default ``runs`` names the folder)."""
+    path = tmp_path / name
+    path.write_text((ROOT / "configs" / name).read_text())
+    with pytest.raises(ConfigError, match="is not a folder") as info:
+        config = load_checked(path, output=_under_a_file(tmp_path))
+        runner(config)(config, tmp_path / "run")
+    assert str(path) in str(info.value) and "output" in str(info.value)
+
+
 def test_the_catalogue_covers_every_kind():
     kinds = {}
     for case in CASES:

@@ -423,7 +423,8 @@ def check(config, config_path, output: str | None = None) -> int:
         # A name is one folder inside output.dir: nothing is written outside the run folder.
         c.require(not name or (Path(name).name == name and name not in (".", "..")),
                   "output.name", name, "must be one folder name, without '/' or '..'")
-        _output_folder(c, run_folder_of(config, config_path, output), "output.dir")
+    key = "output.dir" if hasattr(config, "output") else "--output"
+    _output_folder(c, run_folder_of(config, config_path, output), key)
     return c.count
 
 
