@@ -44,6 +44,7 @@ from jaxsbi.evidence.posterior import posterior
 from jaxsbi.evidence.predictive import predictive
 from jaxsbi.evidence.stats import SufficientStats, sufficient_stats
 from jaxsbi.experiments.config import to_dict
+from jaxsbi.experiments.run_folder import atomic_write_text, save_figure
 
 __all__ = [
     "PredictiveBandConfig",
@@ -345,7 +346,7 @@ def run_prml(config: PRMLConfig, run_dir: Path) -> dict:
         "evidence_model_posterior.png": comp_fig,
     }
     for name, fig in figures.items():
-        fig.savefig(run_dir / name, dpi=config.dpi)
+        save_figure(fig, run_dir / name, dpi=config.dpi)
     metrics = {
         "config": to_dict(config),
         "predictive": {"rmse_to_truth": band["rmse_to_truth"]},
@@ -354,6 +355,6 @@ def run_prml(config: PRMLConfig, run_dir: Path) -> dict:
         "comparison": comp,
         "figures": sorted(figures),
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
 

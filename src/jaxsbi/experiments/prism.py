@@ -29,7 +29,7 @@ import numpy as np
 from jaxsbi.diagnostics import sbc_histogram
 from jaxsbi.diagnostics.training import loss_plot
 from jaxsbi.experiments.config import to_dict
-from jaxsbi.experiments.run_folder import OutputConfig, machine_info, write_json
+from jaxsbi.experiments.run_folder import OutputConfig, machine_info, save_figure, write_json
 from jaxsbi.prism import NetworkConfig, param_count, prism_estimator
 from jaxsbi.prism.evaluate import (
     calibration_figure,
@@ -339,7 +339,7 @@ def run_prism(config: PrismConfig, run_dir: Path) -> dict:
     timings["sweep_predictive_s"] = time.perf_counter() - t0
     for name, fig in figures.items():
         if fig is not None:
-            fig.savefig(run_dir / name, dpi=config.dpi)
+            save_figure(fig, run_dir / name, dpi=config.dpi)
 
     sweep_json = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in sweep.items()}
     metrics = {

@@ -32,6 +32,7 @@ __all__ = [
     "Stopwatch",
     "atomic_path",
     "atomic_write_text",
+    "save_figure",
     "run_lock",
     "LOCK_NAME",
 ]
@@ -67,6 +68,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+    return Path(path)
+
+
+def save_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> Path:
+    """``fig.savefig(path, **savefig_kwargs)``, atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **savefig_kwargs)
     return Path(path)
 
 

@@ -17,7 +17,13 @@ import numpy as np
 from jaxsbi.experiments.bench.config import BenchConfig, _train_config
 from jaxsbi.experiments.bench.report import summarise
 from jaxsbi.experiments.config import to_dict
-from jaxsbi.experiments.run_folder import Stopwatch, machine_info, write_json
+from jaxsbi.experiments.run_folder import (
+    Stopwatch,
+    atomic_path,
+    atomic_write_text,
+    machine_info,
+    write_json,
+)
 from jaxsbi.mcmc import sample_posterior
 from jaxsbi.ratio import build_estimator
 from jaxsbi.train import simulate, train_estimator
@@ -59,7 +65,7 @@ def _c2st_cached(cell_dir: Path, task_name: str, obs: tuple[int, ...], theta: np
                 scores[k] = float(cached["c2st"])
                 continue
         scores[k] = float(c2st(ref, cand))
-        path.write_text(json.dumps({"c2st": scores[k], "samples_sha1": digest}) + "\n")
+        atomic_write_text(path, json.dumps({"c2st": scores[k], "samples_sha1": digest}) + "\n")
         log.info("%s: observation %d C2ST %.3f", cell_dir.name, k, scores[k])
     return scores
 
@@ -99,7 +105,8 @@ def run_cell(task_name: str, budget: int, seed: int, cfg: BenchConfig, cell_dir:
                                 sampler, x_shape=task.x_shape)
         theta = np.asarray(jax.block_until_ready(post.theta))
     theta = theta.reshape(len(obs), -1, task.theta_dim)
-    np.savez_compressed(cell_dir / "samples.npz", theta=theta, observations=np.asarray(obs))
+    with atomic_path(cell_dir / "samples.npz") as tmp:
+        np.savez_compressed(tmp, theta=theta, observations=np.asarray(obs))
     log.info("%s: %d observations × %d samples", cell_dir.name, len(obs), theta.shape[1])
 
     with watch("metric"):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxsbi.experiments.run_folder import atomic_path, atomic_write_text, save_figure
+
 __all__ = ["PUBLISHED", "TIME_TARGET_S", "TIME_TARGET_BUDGET", "summarise"]
 
 # The speed target: a whole task (train + 10 observations x 10,000 samples) at 10k
@@ -56,7 +58,7 @@ def summarise(results: list[dict], out_dir: Path, *, not_run: list[str] | None =
     not_run = list(not_run or [])
     out_dir = Path(out_dir)
     stages = ("simulate", "train", "sample", "metric")
-    with open(out_dir / "results.csv", "w", newline="") as f:
+    with atomic_path(out_dir / "results.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["task", "budget", "seed", "observation", "c2st",
                     *[f"{s}_s" for s in stages]])
@@ -115,7 +117,8 @@ def summarise(results: list[dict], out_dir: Path, *, not_run: list[str] | None =
                 f"{'—' if load is None else f'{load:.1f}'}{'*' if load and load > busy else ''}"
                 f" | {t['metric']:.1f} |"
             )
-    (out_dir / "results.md").write_text(
+    atomic_write_text(
+        out_dir / "results.md",
         "C2ST against sbibm's reference posteriors (lower is better, 0.5 = indistinguishable);\n"
         "NRE / NPE: sbibm's published means over 10 observations (Lueckmann et al. 2021,\n"
         "sbi-benchmark/results main_paper.csv; gaussian_mixture from the sbibm 1.1.0 re-run).\n"
@@ -171,5 +174,5 @@ def _figure(table: dict, path: Path) -> None:
         ax.axis("off")
     axes.ravel()[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from jaxsbi.experiments.config import to_dict
 from jaxsbi.experiments.hpo.common import _check_common, _table_md, log
-from jaxsbi.experiments.run_folder import write_json
+from jaxsbi.experiments.run_folder import atomic_write_text, save_figure, write_json
 from jaxsbi.hpo import (
     METHODS,
     Dataset,
@@ -166,8 +166,9 @@ def run_digits(config: DigitsConfig, run_dir: Path) -> dict:
             fig.tight_layout()
             figs[f"hpo_{cfg.dataset}_pruning_noise{noise:g}.png"] = fig
     for name, f in figs.items():
-        f.savefig(run_dir / name, dpi=cfg.dpi)
-    (run_dir / "comparison.md").write_text(
+        save_figure(f, run_dir / name, dpi=cfg.dpi)
+    atomic_write_text(
+        run_dir / "comparison.md",
         "\n\n".join(f"## {k}\n\n{v['table_markdown']}" for k, v in results.items()) + "\n"
     )
     metrics = {"config": to_dict(cfg), "results": results, "figures": sorted(figs)}

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from jaxsbi.experiments.config import to_dict
 from jaxsbi.experiments.hpo.common import _check_common, _table_md
-from jaxsbi.experiments.run_folder import write_json
+from jaxsbi.experiments.run_folder import atomic_write_text, save_figure, write_json
 from jaxsbi.hpo import (
     METHODS,
     Dataset,
@@ -245,9 +245,9 @@ def run_polynomial(config: PolynomialConfig, run_dir: Path) -> dict:
         fig.tight_layout()
         figs["hpo_poly_per_degree.png"] = fig
     for name, f in figs.items():
-        f.savefig(run_dir / name, dpi=cfg.dpi)
+        save_figure(f, run_dir / name, dpi=cfg.dpi)
     table = _table_md(rows)
-    (run_dir / "comparison.md").write_text(table + "\n")
+    atomic_write_text(run_dir / "comparison.md", table + "\n")
     metrics = {
         "config": to_dict(cfg),
         "exact_evidence_optimum": {
