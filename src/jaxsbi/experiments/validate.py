@@ -17,8 +17,8 @@ belongs to another layer.
 Example:
     >>> from jaxsbi.experiments.registry import load_config
     >>> cfg = load_config("configs/two_moons_aalr.toml")  # doctest: +SKIP
-    >>> check(cfg, "configs/two_moons_aalr.toml")  # doctest: +SKIP
-    31
+    >>> check(cfg, "configs/two_moons_aalr.toml")  # the number of checks made  # doctest: +SKIP
+    72
 """
 
 from __future__ import annotations
