@@ -27,9 +27,12 @@ def problem(tmp_path_factory):
         return fit(jax.random.key(4), est.loss, params, source, CFG, checkpoint_dir=directory,
                    progress=False)
 
-    reference, _ = run()
-    finished = tmp_path_factory.mktemp("finished")
-    run(finished)  # checkpoints at epochs 9 and 12 are kept
+    # Under the tests' rank-promotion setting (tests/conftest.py), which is part of jit's cache
+    # key: compiled here, the loop is not compiled again in each test.
+    with jax.numpy_rank_promotion("raise"):
+        reference, _ = run()
+        finished = tmp_path_factory.mktemp("finished")
+        run(finished)  # checkpoints at epochs 9 and 12 are kept
     return run, reference, finished
 
 

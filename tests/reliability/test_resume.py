@@ -50,11 +50,12 @@ VOLATILE = {"timings_s", "machine", "files"}
 
 @pytest.fixture(scope="module", autouse=True)
 def _compilation_cache(tmp_path_factory):
-    """One persistent XLA cache for the module's runs: only the first run compiles (a tiny run
-    on a busy 2-core machine: 36 s cold, 11 s warm), which the uninterrupted reference pays for. The
+    """One persistent XLA cache for the module's runs: only the first compiles (a tiny run on
+    a busy 2-core machine: 36 s cold, 11 s warm), which the uninterrupted reference pays for. The
     executables are the ones a fresh compile would give, so equality still tests resuming."""
     cache = tmp_path_factory.mktemp("xla_cache")
     env = {
+        "JAXSBI_CACHE_DIR": str(cache),  # jaxsbi.compilation (the CLI turns the cache on)
         "JAX_COMPILATION_CACHE_DIR": str(cache),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
@@ -133,20 +134,20 @@ def uninterrupted(tmp_path_factory):
     return get
 
 
-def _kill_and_resume(tmp_path, text, ready, reference) -> subprocess.CompletedProcess:
+def _kill_and_resume(tmp_path, text, ready, uninterrupted) -> subprocess.CompletedProcess:
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(text)
     out = tmp_path / "runs"
     _kill_when(cfg, out, ready)
     done = _run(cfg, out)
     assert "stale run lock" in done.stderr  # the killed run's lock, taken over
-    _assert_same_run(out / "tiny", reference)
+    # The reference last: the runs before it filled the compilation cache it then reads.
+    _assert_same_run(out / "tiny", uninterrupted(text))
     return done
 
 
 def test_killed_during_training_resumes_bit_identical(tmp_path, uninterrupted):
-    reference = uninterrupted(FAST)
-    _kill_and_resume(tmp_path, FAST, _checkpoint_written, reference)
+    _kill_and_resume(tmp_path, FAST, _checkpoint_written, uninterrupted)
     m = json.loads((tmp_path / "runs" / "tiny" / "metrics.json").read_text())
     assert m["training"]["resumed_from_epoch"] > 0
 
@@ -162,12 +163,11 @@ def test_killed_during_training_resumes_bit_identical(tmp_path, uninterrupted):
     ],
 )
 def test_killed_in_each_stage_resumes_bit_identical(tmp_path, uninterrupted, ready):
-    _kill_and_resume(tmp_path, FULL, ready, uninterrupted(FULL))
+    _kill_and_resume(tmp_path, FULL, ready, uninterrupted)
 
 
 @pytest.mark.slow
 def test_a_corrupted_simulation_cache_is_simulated_again(tmp_path, uninterrupted):
-    reference = uninterrupted(FAST)
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(FAST)
     out = tmp_path / "runs"
@@ -178,4 +178,4 @@ def test_a_corrupted_simulation_cache_is_simulated_again(tmp_path, uninterrupted
     cache.write_bytes(bytes(data))
     done = _run(cfg, out)
     assert "simulation cache" in done.stderr and "simulating again" in done.stderr
-    _assert_same_run(out / "tiny", reference)
+    _assert_same_run(out / "tiny", uninterrupted(FAST))
