@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -16,7 +17,13 @@ from jaxsbi.mcmc.kernel import Kernel
 from jaxsbi.mcmc.runner import sample_batched
 from jaxsbi.mcmc.smc import smc_batched
 
-__all__ = ["PosteriorSamples", "compiled_sampler", "potential", "sample_posterior"]
+__all__ = [
+    "CompiledSampler",
+    "PosteriorSamples",
+    "compiled_sampler",
+    "potential",
+    "sample_posterior",
+]
 
 # A prior draw exactly on the edge of a box (possible in float32) maps to ±inf in unconstrained
 # space; such starting points are moved to ±_INIT_BOUND. They are starting points, not samples.
@@ -60,28 +67,15 @@ def _resample_init(key, prior: Prior, log_ratio_fn, params, x, config: SamplerCo
     return candidates[idx]
 
 
-_COMPILED: dict = {}
+_STATIC = ("prior", "log_ratio_fn", "config", "proposal", "kernel")
 
 
-def compiled_sampler(
-    prior: Prior,
-    log_ratio_fn,
-    config: SamplerConfig,
-    proposal: Prior | None = None,
-    kernel: Kernel | None = None,
-):
-    """The jitted function behind :func:`sample_posterior`, for ahead-of-time compilation.
-
-    ``fn(key, params, x_obs (n, *x_shape), init_theta (n, num_chains, d), use_init ()) ->
-    PosteriorSamples`` with ``use_init`` a boolean scalar (False: the config's own start). It is
-    cached per ``(prior, log_ratio_fn, config, proposal, kernel)``, so
-    ``fn.lower(...).compile()`` times the compilation that a first :func:`sample_posterior`
-    call would pay (``benchmarks/aalr.py``).
-    No input checks: :func:`sample_posterior` is the checked entry point.
-    """
-    cache_key = (prior, log_ratio_fn, config, proposal, kernel)
-    if cache_key in _COMPILED:
-        return _COMPILED[cache_key]
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _sample(key, params, x_obs, init_theta, use_init, *, prior, log_ratio_fn, config, proposal,
+            kernel):
+    # One jitted function for every sampler: jax's own cache, keyed on the hashable static
+    # arguments (Prior and functions hash by identity, SamplerConfig and Kernel by value),
+    # holds one compiled program per (prior, log_ratio_fn, config, proposal, kernel) and shape.
     logdensity = potential(prior, log_ratio_fn)
 
     # SMC tempers from its initial distribution q (the prior, or a proposal such as a truncated
@@ -148,9 +142,48 @@ def compiled_sampler(
         theta = jax.vmap(jax.vmap(jax.vmap(prior.from_unconstrained)))(u)
         return PosteriorSamples(theta, info)
 
-    fn = jax.jit(run_smc if kernel is None and config.kernel == "smc" else run)
-    _COMPILED[cache_key] = fn
-    return fn
+    fn = run_smc if kernel is None and config.kernel == "smc" else run
+    return fn(key, params, x_obs, init_theta, use_init)
+
+
+class CompiledSampler(NamedTuple):
+    """:func:`sample_posterior`'s jitted program with its static arguments bound.
+
+    Calling it or its :meth:`lower` goes through one module-level ``jax.jit``, so two
+    ``CompiledSampler`` s with equal fields share one cache entry (no retrace, no recompile).
+    """
+
+    prior: Prior
+    log_ratio_fn: Callable[[Any, Array, Array], Array]
+    config: SamplerConfig
+    proposal: Prior | None = None
+    kernel: Kernel | None = None
+
+    def __call__(self, key, params, x_obs, init_theta, use_init) -> PosteriorSamples:
+        return _sample(key, params, x_obs, init_theta, use_init, **self._asdict())
+
+    def lower(self, key, params, x_obs, init_theta, use_init):
+        """``jax.jit(...).lower`` for these arguments: ``.compile()`` it to time compilation."""
+        return _sample.lower(key, params, x_obs, init_theta, use_init, **self._asdict())
+
+
+def compiled_sampler(
+    prior: Prior,
+    log_ratio_fn,
+    config: SamplerConfig,
+    proposal: Prior | None = None,
+    kernel: Kernel | None = None,
+) -> CompiledSampler:
+    """The jitted function behind :func:`sample_posterior`, for ahead-of-time compilation.
+
+    ``fn(key, params, x_obs (n, *x_shape), init_theta (n, num_chains, d), use_init ()) ->
+    PosteriorSamples`` with ``use_init`` a boolean scalar (False: the config's own start).
+    jax's jit cache holds one program per ``(prior, log_ratio_fn, config, proposal, kernel)``
+    (and argument shapes), so ``fn.lower(...).compile()`` times the compilation that a first
+    :func:`sample_posterior` call would pay (``benchmarks/aalr.py``). No input checks:
+    :func:`sample_posterior` is the checked entry point.
+    """
+    return CompiledSampler(prior, log_ratio_fn, config, proposal, kernel)
 
 
 def sample_posterior(
