@@ -1,5 +1,11 @@
-"""Posterior sampling with blackjax, vectorised over chains and observations."""
+"""Posterior sampling with blackjax, vectorised over chains and observations.
 
+Tempered SMC (``smc``) by default; MCMC kernels (``nuts``, ``hmc``, ``rwmh``, or any blackjax
+algorithm wrapped in a :class:`Kernel`) with pooled windowed adaptation (``adaptation``).
+"""
+
+from jaxsbi.mcmc.adaptation import AdaptationState as AdaptationState
+from jaxsbi.mcmc.adaptation import pooled_adaptation as pooled_adaptation
 from jaxsbi.mcmc.config import SamplerConfig as SamplerConfig
 from jaxsbi.mcmc.config import SamplerInfo as SamplerInfo
 from jaxsbi.mcmc.hmc import hmc_kernel as hmc_kernel
