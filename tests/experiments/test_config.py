@@ -76,3 +76,14 @@ def test_x_transform_maps_simulations_and_observations_and_refuses_out_of_domain
     assert transform_task(task, x_obs, "none") == (task, x_obs)
     with pytest.raises(ValueError, match=r"needs x > -1.*entry \[0, 2\]"):
         transform_task(task, np.array([[1.0, 2.0, -3.0, 4.0, 5.0]]), "log1p")
+
+
+def test_a_dataclass_error_names_the_key_once_with_its_full_path():
+    from jaxsbi.ratio import RatioNetworkConfig
+
+    for path, expected in (("network", "network.hidden: "), ("overrides.slcp.network",
+                                                              "overrides.slcp.network.hidden: ")):
+        with pytest.raises(ConfigError) as e:
+            from_dict(RatioNetworkConfig, {"hidden": [0]}, path)
+        assert str(e.value).startswith(expected), str(e.value)
+        assert "network: network" not in str(e.value)

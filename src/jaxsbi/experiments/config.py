@@ -122,7 +122,17 @@ def from_dict(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:
-        raise ConfigError(f"{path or cls.__name__}: {e}") from e
+        raise ConfigError(_keyed(path or cls.__name__, str(e))) from e
+
+
+def _keyed(path: str, message: str) -> str:
+    """``path: message``, unless the message already names the key from the table down
+    (``network.hidden: ...`` raised by the dataclass at ``path`` = ``network`` or
+    ``overrides.slcp.network``): then its leading table name becomes the whole path."""
+    table = path.rsplit(".", 1)[-1]
+    if message.startswith(table + "."):
+        return path + message[len(table):]
+    return f"{path}: {message}"
 
 
 def to_dict(obj: Any) -> Any:
